@@ -1,0 +1,1 @@
+"""Storage: one interface per store (base), in-memory and real adapters."""

@@ -7,6 +7,8 @@ another owner behaves exactly like a missing row.
 
 from __future__ import annotations
 
+import builtins
+
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -99,7 +101,7 @@ class SessionStore(Protocol):
 
     async def get(self, owner: str, session_id: str) -> Session | None: ...
 
-    async def list(self, owner: str, limit: int, offset: int) -> list[Session]: ...
+    async def list(self, owner: str, limit: int, offset: int) -> builtins.list[Session]: ...
 
     async def delete(self, owner: str, session_id: str) -> bool: ...
 
@@ -107,7 +109,7 @@ class SessionStore(Protocol):
         self, owner: str, session_id: str, content: JSON, tokens: int = 0
     ) -> Turn: ...
 
-    async def turns(self, owner: str, session_id: str, limit: int | None = None) -> list[Turn]:
+    async def turns(self, owner: str, session_id: str, limit: int | None = None) -> builtins.list[Turn]:
         """The session's turns in order; with `limit`, only the last `limit` of them."""
         ...
 
@@ -115,7 +117,7 @@ class SessionStore(Protocol):
 class NoteStore(Protocol):
     async def add(self, owner: str, text: str) -> Note: ...
 
-    async def search(self, owner: str, query: str, limit: int) -> list[Note]:
+    async def search(self, owner: str, query: str, limit: int) -> builtins.list[Note]:
         """Notes matching the words of `query` (best first); an empty query lists the newest."""
         ...
 
@@ -139,7 +141,7 @@ class TaskQueue(Protocol):
 
     async def get(self, owner: str, task_id: str) -> Task | None: ...
 
-    async def list(self, owner: str, limit: int, offset: int) -> list[Task]: ...
+    async def list(self, owner: str, limit: int, offset: int) -> builtins.list[Task]: ...
 
     async def claim(self, worker_id: str, lease_seconds: float) -> Task | None:
         """Take the oldest queued task (SKIP LOCKED semantics), counting an attempt."""
@@ -155,7 +157,7 @@ class TaskQueue(Protocol):
         """Persist one turn of the loop; raises LeaseLost if the lease is not ours."""
         ...
 
-    async def steps(self, task_id: str) -> list[TaskStep]: ...
+    async def steps(self, task_id: str) -> builtins.list[TaskStep]: ...
 
     async def finish(
         self,
@@ -181,7 +183,7 @@ class TaskQueue(Protocol):
         one step); terminal -> unchanged. None when the task is not the owner's."""
         ...
 
-    async def sweep(self) -> list[str]:
+    async def sweep(self) -> builtins.list[str]:
         """Return running tasks whose lease expired to the queue (or fail them when their
         attempts are exhausted); returns the ids touched."""
         ...

@@ -6,6 +6,8 @@ so the one behavioural suite in tests/ passes against both.
 
 from __future__ import annotations
 
+import builtins
+
 import asyncio
 import re
 import time
@@ -52,10 +54,12 @@ class MemorySessionStore:
             return None
         return replace(s, turn_count=len(self._turns[session_id]))
 
-    async def list(self, owner: str, limit: int, offset: int) -> list[Session]:
+    async def list(self, owner: str, limit: int, offset: int) -> builtins.list[Session]:
         mine = [s for s in self._sessions.values() if s.owner == owner]
         mine.sort(key=lambda s: (s.updated_at, s.id), reverse=True)
-        return [replace(s, turn_count=len(self._turns[s.id])) for s in mine[offset : offset + limit]]
+        return [
+            replace(s, turn_count=len(self._turns[s.id])) for s in mine[offset : offset + limit]
+        ]
 
     async def delete(self, owner: str, session_id: str) -> bool:
         if await self.get(owner, session_id) is None:
@@ -64,7 +68,9 @@ class MemorySessionStore:
         self._turns.pop(session_id, None)
         return True
 
-    async def append_turn(self, owner: str, session_id: str, content: JSON, tokens: int = 0) -> Turn:
+    async def append_turn(
+        self, owner: str, session_id: str, content: JSON, tokens: int = 0
+    ) -> Turn:
         s = await self.get(owner, session_id)
         if s is None:
             raise KeyError(session_id)
@@ -74,7 +80,7 @@ class MemorySessionStore:
         self._sessions[session_id] = replace(s, updated_at=t.created_at)
         return t
 
-    async def turns(self, owner: str, session_id: str, limit: int | None = None) -> list[Turn]:
+    async def turns(self, owner: str, session_id: str, limit: int | None = None) -> builtins.list[Turn]:
         if await self.get(owner, session_id) is None:
             raise KeyError(session_id)
         turns = self._turns[session_id]
@@ -93,7 +99,7 @@ class MemoryNoteStore:
         self._notes.append(n)
         return n
 
-    async def search(self, owner: str, query: str, limit: int) -> list[Note]:
+    async def search(self, owner: str, query: str, limit: int) -> builtins.list[Note]:
         mine = [n for n in reversed(self._notes) if n.owner == owner]
         words = {w.lower() for w in _WORD.findall(query)}
         if not words:
@@ -158,7 +164,7 @@ class MemoryTaskQueue:
         t = self._tasks.get(task_id)
         return t if t is not None and t.owner == owner else None
 
-    async def list(self, owner: str, limit: int, offset: int) -> list[Task]:
+    async def list(self, owner: str, limit: int, offset: int) -> builtins.list[Task]:
         mine = [t for t in self._tasks.values() if t.owner == owner]
         mine.sort(key=lambda t: (t.created_at, t.id), reverse=True)
         return mine[offset : offset + limit]
@@ -205,7 +211,7 @@ class MemoryTaskQueue:
             steps.append(s)
             return s
 
-    async def steps(self, task_id: str) -> list[TaskStep]:
+    async def steps(self, task_id: str) -> builtins.list[TaskStep]:
         return list(self._steps.get(task_id, []))
 
     async def finish(
@@ -270,7 +276,7 @@ class MemoryTaskQueue:
             self._tasks[task_id] = t
             return t
 
-    async def sweep(self) -> list[str]:
+    async def sweep(self) -> builtins.list[str]:
         async with self._lock:
             now = _now()
             touched = []

@@ -398,18 +398,17 @@ def natural_calls(text: str, declared: frozenset[str]) -> list[Call]:
     return calls
 
 
+_ENVELOPE_KEYS = frozenset({"output", "truncated"})
+
+
 def _result_value(response: Any) -> tuple[bool, Any]:
     """(failed, value) of a tool result, unwrapping the usual {"output": ...} envelopes."""
     value = response
     for _ in range(4):
         if isinstance(value, dict) and value.get("error") not in (None, "", False):
             return True, value["error"]
-        if (
-            isinstance(value, dict)
-            and len(value) == 1
-            and next(iter(value)) in ("output", "result")
-        ):
-            value = next(iter(value.values()))
+        if isinstance(value, dict) and "output" in value and set(value) <= _ENVELOPE_KEYS:
+            value = value["output"]
             continue
         break
     return False, value
@@ -428,6 +427,8 @@ def summarise(results: list[tuple[str, Any]], refused: list[str]) -> str:
         if failed:
             sentences.append(f"The tool {name} failed: {_render(value)}.")
         elif name == "calculator":
+            if isinstance(value, dict) and "result" in value:
+                value = value["result"]
             sentences.append(f"The answer is {_render(value)}.")
         else:
             sentences.append(f"The tool {name} returned {_render(value)}.")

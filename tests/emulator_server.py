@@ -1,7 +1,7 @@
 """Runs the Gemini emulator on 127.0.0.1 in a background thread, for any test folder.
 
-    from tests.emulator_server import running_emulator
-    with running_emulator(api_key="k") as base_url: ...
+Use `with running_emulator(api_key=...) as base_url:` in a fixture (tests/emulator/conftest.py
+shows one) and point `genai.Client(http_options=HttpOptions(base_url=base_url, ...))` at it.
 """
 
 from __future__ import annotations

@@ -1,43 +1,62 @@
-# Multi-stage image for gemini-agent. The base comes from a build arg so builds without
-# registry access can substitute a local stand-in (see .ci/ and README).
-ARG PYTHON_IMAGE=python:3.12-slim-bookworm
+# Multi-stage image for gemini-agent: a builder resolves the locked environment with uv, the
+# runtime stage gets only the virtualenv (no compilers, no package caches, no uv).
+#
+# Build args: PYTHON_IMAGE (base for both stages; builds without registry access substitute a
+# local stand-in, see .ci/provision-docker.sh), VERSION / REVISION / CREATED (OCI labels).
+# Optional build secret `ca`: a CA bundle for TLS-intercepting proxies, used only while the
+# downloading steps run and never stored in a layer:
+#   docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt -t gemini-agent .
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
-ENV UV_COMPILE_BYTECODE=1 UV_LINK_MODE=copy UV_PYTHON_DOWNLOADS=never UV_PROJECT_ENVIRONMENT=/app/.venv
+ARG UV_VERSION=0.13.9
+ENV UV_COMPILE_BYTECODE=1 \
+    UV_LINK_MODE=copy \
+    UV_PYTHON_DOWNLOADS=never \
+    UV_PYTHON=python3 \
+    UV_PROJECT_ENVIRONMENT=/app/.venv
 WORKDIR /app
-# Optional build secret `ca`: extra CA certificates for TLS-intercepting proxies. Used only
-# for the duration of the RUN steps; never copied into a layer.
+# uv itself lives outside /app so it never reaches the runtime stage.
 RUN --mount=type=secret,id=ca,required=false \
-    if [ -f /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca SSL_CERT_FILE=/run/secrets/ca; fi; \
-    python3 -m venv /opt/uv && /opt/uv/bin/pip install --no-cache-dir uv==0.13.9
-# Dependencies first: this layer is reused until uv.lock changes.
+    if [ -s /run/secrets/ca ]; then export PIP_CERT=/run/secrets/ca; fi; \
+    python3 -m venv /opt/uv \
+    && /opt/uv/bin/pip install --no-cache-dir --disable-pip-version-check "uv==${UV_VERSION}"
+# Dependencies first: this layer is reused until pyproject.toml or uv.lock change.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca,required=false \
     --mount=type=bind,source=uv.lock,target=uv.lock \
     --mount=type=bind,source=pyproject.toml,target=pyproject.toml \
-    if [ -f /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi; \
-    /opt/uv/bin/uv sync --frozen --no-dev --no-install-project --python python3
+    if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi; \
+    /opt/uv/bin/uv sync --frozen --no-dev --no-install-project
 COPY pyproject.toml uv.lock README.md ./
 COPY agent ./agent
 COPY api ./api
+# The project as a regular (non-editable) install, so the runtime needs no source tree.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca,required=false \
-    if [ -f /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi; \
-    /opt/uv/bin/uv sync --frozen --no-dev --no-editable --python python3
+    if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi; \
+    /opt/uv/bin/uv sync --frozen --no-dev --no-editable
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.0.0
 ARG REVISION=unknown
 ARG CREATED=1970-01-01T00:00:00Z
 LABEL org.opencontainers.image.title="gemini-agent" \
+      org.opencontainers.image.description="A Google Gemini agent behind a FastAPI API" \
+      org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.version="${VERSION}" \
       org.opencontainers.image.revision="${REVISION}" \
       org.opencontainers.image.created="${CREATED}"
-RUN apt-get update \
-    && apt-get install -y --no-install-recommends tini tzdata ca-certificates \
-    && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb \
-    && groupadd --gid 65532 app \
-    && useradd --uid 65532 --gid 65532 --home-dir /app --no-create-home --shell /usr/sbin/nologin app
+# tini as PID 1 (signal forwarding, zombie reaping). A base that already ships it skips apt.
+# The account is written directly: minimal bases may lack useradd.
+# hadolint ignore=DL3008
+RUN if [ ! -x /usr/bin/tini ]; then \
+        apt-get update \
+        && apt-get install -y --no-install-recommends tini \
+        && rm -rf /var/lib/apt/lists/* /var/cache/apt/archives/*.deb; \
+    fi \
+    && echo "app:x:65532:65532:gemini-agent:/app:/usr/sbin/nologin" >> /etc/passwd \
+    && echo "app:x:65532:" >> /etc/group
 COPY --from=builder --chown=0:0 /app/.venv /app/.venv
 WORKDIR /app
 ENV PATH=/app/.venv/bin:$PATH \

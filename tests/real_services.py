@@ -26,6 +26,15 @@ import pytest
 
 IN_CI = os.environ.get("CI") == "true"
 
+# `from tests.real_services import *` in a conftest brings in the fixtures.
+__all__ = [
+    "fresh_postgres",
+    "fresh_redis",
+    "postgres_server",
+    "redis_server",
+    "server_factory",
+]
+
 
 def require(condition: bool, reason: str) -> None:
     """Skip (or, under CI, fail) when a prerequisite is missing."""

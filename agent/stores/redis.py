@@ -177,11 +177,16 @@ class RedisSignals:
 
     @asynccontextmanager
     async def subscribe(self, channel: str) -> AsyncIterator[AsyncIterator[JSON]]:
-        pubsub = self._link.client.pubsub(ignore_subscribe_messages=True)
+        pubsub = self._link.client.pubsub()
         try:
             await pubsub.subscribe(SIGNAL_PREFIX + channel)
+            # Wait for the confirmation: once the context is entered, every later publish is
+            # delivered, so a caller can subscribe, read the state, then wait without a gap.
+            confirmed = await pubsub.get_message(timeout=SOCKET_TIMEOUT_SECONDS)
+            if confirmed is None or confirmed.get("type") != "subscribe":
+                raise TimeoutError(f"no subscribe confirmation: {confirmed!r}")
         except _FAILURES as exc:
-            await pubsub.reset()
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
             self._link.failed("subscribe", exc)
             raise StoreUnavailable(f"redis unavailable: {exc}") from exc
 
@@ -203,7 +208,7 @@ class RedisSignals:
             yield messages()
         finally:
             try:
-                await pubsub.reset()
+                await pubsub.aclose()  # type: ignore[no-untyped-call]
             except _FAILURES:
                 pass  # the connection is already gone; nothing to unsubscribe from
 

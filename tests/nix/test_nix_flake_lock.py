@@ -6,8 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from flake_lock import lock_problems, parse_flake_url
-from nix_instantiate import NixInstantiate
+
+from tests.nix.flake_lock import lock_problems, parse_flake_url
+from tests.nix.nix_instantiate import NixInstantiate
 
 
 @pytest.fixture(scope="module")

@@ -5,10 +5,11 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-import image_contract
 import pytest
-from image_contract import SECOND, Healthcheck, from_dockerfile, from_image_config
-from nix_instantiate import STUBS, NixInstantiate
+
+from tests.nix import image_contract
+from tests.nix.image_contract import SECOND, Healthcheck, from_dockerfile, from_image_config
+from tests.nix.nix_instantiate import STUBS, NixInstantiate
 
 
 def nix_image_config(nix: NixInstantiate, image_module: Path) -> dict[str, Any]:

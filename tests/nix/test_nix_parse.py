@@ -3,7 +3,8 @@
 from pathlib import Path
 
 import pytest
-from nix_instantiate import REPO_ROOT, NixInstantiate
+
+from tests.nix.nix_instantiate import REPO_ROOT, NixInstantiate
 
 SKIPPED_DIRS = {".git", ".venv", "node_modules", "result"}
 

@@ -1,22 +1,24 @@
-"""Every package the image installs from uv.lock has a wheel for the flake's interpreter on
-both Linux architectures, so the Nix build of the image compiles nothing."""
+"""Every package the Nix virtualenvs install from uv.lock has a wheel for the flake's
+interpreter on both Linux architectures, so building the image (and the checks' test
+environment) compiles nothing and downloads nothing at build time."""
 
 import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-from lock_wheels import ARCHITECTURES, packages_without_wheel, runtime_closure
-from nix_instantiate import STUBS, NixInstantiate
+
+from tests.nix.lock_wheels import ARCHITECTURES, packages_without_wheel, runtime_closure
+from tests.nix.nix_instantiate import STUBS, NixInstantiate
 
 PROJECT = "gemini-agent"
 
 
 @pytest.fixture(scope="module")
-def python_version(nix: NixInstantiate) -> str:
-    # Whatever interpreter nix/python.nix picks, not a copy of it.
-    version: str = nix.eval(STUBS / "python.nix")["pythonVersion"]
-    return version
+def python_set(nix: NixInstantiate) -> dict[str, Any]:
+    # Whatever nix/python.nix picks (interpreter, venv specs), not a copy of it.
+    summary: dict[str, Any] = nix.eval(STUBS / "python.nix")
+    return summary
 
 
 @pytest.fixture(scope="module")
@@ -25,17 +27,21 @@ def lock(repo_root: Path) -> dict[str, Any]:
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_runtime_closure_has_manylinux_wheels(
-    lock: dict[str, Any], python_version: str, arch: str
+@pytest.mark.parametrize("venv", ["venv", "testVenv"])
+def test_virtualenv_closure_has_manylinux_wheels(
+    lock: dict[str, Any], python_set: dict[str, Any], venv: str, arch: str
 ) -> None:
-    assert packages_without_wheel(lock, PROJECT, python_version, arch) == []
+    roots = python_set[venv]["venvSpec"]
+    assert packages_without_wheel(lock, roots, python_set["pythonVersion"], arch) == []
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_runtime_closure_is_runtime_only(
-    lock: dict[str, Any], python_version: str, arch: str
+def test_image_closure_is_runtime_only(
+    lock: dict[str, Any], python_set: dict[str, Any], arch: str
 ) -> None:
-    closure = runtime_closure(lock, PROJECT, python_version, arch)
+    roots = python_set["venv"]["venvSpec"]
+    assert roots == {PROJECT: []}
+    closure = runtime_closure(lock, roots, python_set["pythonVersion"], arch)
     # Extras are followed (uvicorn[standard] brings uvloop), dev tools are not.
     assert {"fastapi", "google-genai", "pydantic-core", "uvloop", "asyncpg"} <= set(closure)
     root = next(package for package in lock["package"] if package["name"] == PROJECT)
@@ -45,12 +51,20 @@ def test_runtime_closure_is_runtime_only(
     assert not dev_only & set(closure)
 
 
+def test_test_closure_packages_come_from_the_lock(
+    lock: dict[str, Any], python_set: dict[str, Any]
+) -> None:
+    locked = {package["name"] for package in lock["package"]}
+    assert set(python_set["testVenv"]["venvSpec"]) <= locked
+
+
 def synthetic_lock(wheels: dict[str, list[str]]) -> dict[str, Any]:
-    """A lock whose project depends on `a` (marker-free) and `b` (Windows only)."""
+    """A lock whose project depends on `a[fast]` and on `b` on Windows only."""
     packages: list[dict[str, Any]] = [
         {
             "name": PROJECT,
             "version": "0",
+            "source": {"editable": "."},
             "dependencies": [
                 {"name": "a", "extra": ["fast"]},
                 {"name": "b", "marker": "sys_platform == 'win32'"},
@@ -63,9 +77,8 @@ def synthetic_lock(wheels: dict[str, list[str]]) -> dict[str, Any]:
         {"name": "d", "version": "1"},
     ]
     for package in packages:
-        package["wheels"] = [
-            {"url": f"https://files.example/{f}"} for f in wheels.get(package["name"], [])
-        ]
+        names = wheels.get(package["name"], [])
+        package["wheels"] = [{"url": f"https://files.example/{name}"} for name in names]
     return {"package": packages}
 
 
@@ -73,7 +86,7 @@ def test_missing_wheels_are_reported() -> None:
     lock = synthetic_lock(
         {
             "a": ["a-1-py3-none-any.whl"],
-            # c: musllinux and manylinux for another arch and another interpreter only
+            # c: musllinux, and manylinux for another arch or another interpreter only
             "c": [
                 "c-1-cp312-cp312-musllinux_1_2_aarch64.whl",
                 "c-1-cp312-cp312-manylinux_2_17_x86_64.whl",
@@ -81,9 +94,11 @@ def test_missing_wheels_are_reported() -> None:
             ],
         }
     )
-    assert packages_without_wheel(lock, PROJECT, "3.12", "x86_64") == []
-    # b is Windows-only and d dev-only: neither is required.
-    assert packages_without_wheel(lock, PROJECT, "3.12", "aarch64") == ["c 1"]
+    assert packages_without_wheel(lock, {PROJECT: []}, "3.12", "x86_64") == []
+    # b is Windows-only and d dev-only: neither is installed, so neither needs a wheel.
+    assert packages_without_wheel(lock, {PROJECT: []}, "3.12", "aarch64") == ["c 1"]
+    # Naming d as a root (as the test venv names pytest) brings it in.
+    assert packages_without_wheel(lock, {PROJECT: [], "d": []}, "3.12", "x86_64") == ["d 1"]
 
 
 @pytest.mark.parametrize(
@@ -100,4 +115,4 @@ def test_missing_wheels_are_reported() -> None:
 )
 def test_wheel_tag_selection(filename: str, usable: bool) -> None:
     lock = synthetic_lock({"a": ["a-1-py3-none-any.whl"], "c": [filename]})
-    assert (packages_without_wheel(lock, PROJECT, "3.12", "aarch64") == []) is usable
+    assert (packages_without_wheel(lock, {PROJECT: []}, "3.12", "aarch64") == []) is usable

@@ -368,7 +368,7 @@ def arithmetic_expressions(text: str) -> list[str]:
     found = []
     for run in _EXPRESSION_RUN.findall(text):
         expression = run.strip().rstrip(".").strip()
-        # Parentheses around the whole sentence part are kept only when balanced.
+        # A parenthesis that belongs to the surrounding sentence is dropped; balanced ones stay.
         while expression.count("(") > expression.count(")") and expression.startswith("("):
             expression = expression[1:].strip()
         while expression.count(")") > expression.count("(") and expression.endswith(")"):

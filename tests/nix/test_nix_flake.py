@@ -98,3 +98,23 @@ def test_interpreter_satisfies_requires_python(python_set: dict[str, Any], repo_
     lock = tomllib.loads((repo_root / "uv.lock").read_text())
     assert version in SpecifierSet(project["requires-python"])
     assert version in SpecifierSet(lock["requires-python"])
+
+
+def test_sandbox_checks_run_pytest(flake: dict[str, Any], repo_root: Path) -> None:
+    checks = flake["checks"]["x86_64-linux"]
+    markers = tomllib.loads((repo_root / "pyproject.toml").read_text())["tool"]["pytest"][
+        "ini_options"
+    ]["markers"]
+    declared = {marker.partition(":")[0] for marker in markers}
+
+    unit = checks["unit-tests"]
+    assert unit["tools"] == ["gemini-agent-test-env"]
+    # The sandbox has no Redis, Postgres or Docker: the tests that need them are deselected
+    # by markers that pyproject.toml declares (a typo would silently select nothing).
+    assert '-m "not integration and not container"' in unit["buildPhase"]
+    assert {"integration", "container"} <= declared
+    assert "--ignore=tests/nix" in unit["buildPhase"]
+
+    offline = checks["nix-offline"]
+    assert offline["tools"] == ["gemini-agent-test-env", "nix"]
+    assert "pytest" in offline["buildPhase"] and "tests/nix" in offline["buildPhase"]

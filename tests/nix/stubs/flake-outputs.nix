@@ -43,6 +43,21 @@ in
     inherit (d.default.mkShellArgs) env;
   }) self.devShells;
   checks = mapAttrs (
-    system: c: mapAttrs (name: check: { inherit (check) name system; }) c
+    system: c:
+    mapAttrs (
+      name: check:
+      {
+        inherit (check) name system;
+      }
+      // (
+        if check ? mkDerivationArgs then
+          {
+            inherit (check.mkDerivationArgs) buildPhase;
+            tools = map (x: x.name) check.mkDerivationArgs.nativeBuildInputs;
+          }
+        else
+          { }
+      )
+    ) c
   ) self.checks;
 }

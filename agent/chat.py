@@ -89,9 +89,11 @@ async def chat(
             raise SessionNotFound(session_id)
         past = await sessions.turns(owner, session_id, limit=rt.settings.history_turns)
         history = sanitize_history([content_from_json(t.content) for t in past])
-        # A window that starts with our function responses would orphan them: start at a
-        # user text turn.
-        while history and not any(p.text for p in history[0].parts or []):
+        # A window that starts mid-exchange would orphan function responses: start it at a
+        # user turn with text.
+        while history and not (
+            history[0].role == "user" and any(p.text for p in history[0].parts or [])
+        ):
             history.pop(0)
     else:
         title = message.strip().splitlines()[0][:80] if message.strip() else "chat"

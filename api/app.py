@@ -14,6 +14,8 @@ from fastapi.middleware.cors import CORSMiddleware
 from agent import __version__
 from agent.runtime import Runtime
 from agent.settings import Settings, load_settings
+from agent.tools import builtin as _builtin  # noqa: F401  (registers the built-ins)
+from agent.tools import registry
 from agent.worker import Worker
 from api import errors
 from api.errors import problems
@@ -25,6 +27,9 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = settings or load_settings()
+    # Tools are known before the first request, so the contract can list them.
+    registry.load_modules(settings.tool_modules)
+    tool_names = sorted(t.name for t in registry.available(settings))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -83,8 +88,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = errors.problem_openapi(schema)
+            app.openapi_schema = _tool_enum(errors.problem_openapi(schema), tool_names)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]
     return app
+
+
+def _tool_enum(schema: dict[str, Any], names: list[str]) -> dict[str, Any]:
+    """Request `tools` lists may only name the tools enabled here."""
+    components = schema.get("components", {}).get("schemas", {})
+    for model in ("ChatRequest", "TaskRequest"):
+        prop = components.get(model, {}).get("properties", {}).get("tools", {})
+        for variant in prop.get("anyOf", [prop]):
+            if variant.get("type") == "array":
+                variant["items"] = {"type": "string", "enum": names}
+    return schema

@@ -3,16 +3,15 @@
 from __future__ import annotations
 
 import logging
+import re
 from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
-from starlette.routing import Match
 
 from agent.chat import SessionNotFound, UnknownTools
 from agent.logs import request_id_var
@@ -116,10 +115,19 @@ def problems(*codes: int) -> dict[int | str, dict[str, Any]]:
 
 
 def _allowed_methods(request: Request) -> list[str]:
+    """The documented methods of the path (Starlette's 405 names only the first route's)."""
+    app = request.app
+    table: list[tuple[re.Pattern[str], set[str]]] | None = getattr(app.state, "allow_table", None)
+    if table is None:
+        table = []
+        for template, ops in app.openapi().get("paths", {}).items():
+            regex = re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(template))
+            table.append((re.compile(f"^{regex}$"), {m.upper() for m in ops}))
+        app.state.allow_table = table
     methods: set[str] = set()
-    for route in request.app.router.routes:
-        if isinstance(route, APIRoute) and route.matches(request.scope)[0] != Match.NONE:
-            methods |= route.methods or set()
+    for compiled, ops in table:
+        if compiled.match(request.url.path):
+            methods |= ops
     if "GET" in methods:
         methods.add("HEAD")
     return sorted(methods)

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import annotated_types
 from pydantic import AwareDatetime, BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints
 
 
@@ -21,7 +22,14 @@ StrictInt = Annotated[int, BeforeValidator(_no_bool_or_text)]
 ToolName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
 ]
-MaxSteps = Annotated[StrictInt, Field(ge=1, le=50, description="Most model calls to make (1-50)")]
+# Bounds go before the validator: pydantic only puts them in the JSON schema in that order.
+MaxSteps = Annotated[
+    int,
+    annotated_types.Ge(1),
+    annotated_types.Le(50),
+    BeforeValidator(_no_bool_or_text),
+    Field(description="Most model calls to make (1-50)"),
+]
 
 
 class _In(BaseModel):
@@ -148,3 +156,15 @@ class Ready(BaseModel):
 
 def aware(dt: datetime) -> datetime:
     return dt if dt.tzinfo is not None else dt.astimezone()
+
+
+# One Server-Sent Event as clients parse it; `data` is JSON text.
+SSE_EVENT: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "event": {"type": "string"},
+        "data": {"type": "string"},
+        "id": {"type": "string"},
+        "retry": {"type": "integer"},
+    },
+}

@@ -17,7 +17,7 @@ from agent.stores.base import StoreUnavailable
 from api.auth import Caller, RuntimeDep
 from api.errors import ProblemError, problems
 from api.requests import json_body
-from api.schemas import ChatRequest, ChatResponse
+from api.schemas import SSE_EVENT, ChatRequest, ChatResponse
 
 router = APIRouter(prefix="/api/v1", tags=["chat"], dependencies=[Depends(json_body)])
 
@@ -82,7 +82,7 @@ def _sse(event: str, data: Any) -> ServerSentEvent:
         200: {
             "description": "Events: step, tool_call, tool_result, final, done "
             "(the /chat body), or error (a problem document)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         },
         **problems(400, 401, 404, 413, 415, 422, 429, 503),
     },

@@ -20,7 +20,7 @@ from agent.worker import WAKE_CHANNEL, task_channel
 from api.auth import Caller, RuntimeDep
 from api.errors import ProblemError, problems
 from api.requests import json_body
-from api.schemas import TaskRequest, TaskResponse
+from api.schemas import SSE_EVENT, TaskRequest, TaskResponse
 
 router = APIRouter(prefix="/api/v1/tasks", tags=["tasks"])
 
@@ -141,7 +141,7 @@ def _turn_event(seq: int, content: dict[str, Any]) -> ServerSentEvent:
         200: {
             "description": "Events: status (the task body), turn (each persisted step, id = "
             "its sequence number), end. Send Last-Event-ID to resume.",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {"text/event-stream": {"schema": SSE_EVENT}},
         },
         **problems(401, 404, 422, 429, 503),
     },
@@ -152,11 +152,17 @@ async def task_events(
     who: Caller,
     rt: RuntimeDep,
     last_event_id: Annotated[
-        str | None, Header(alias="Last-Event-ID", max_length=20, pattern=r"^[0-9]+$")
+        str | None,
+        Header(alias="Last-Event-ID", max_length=64, description="Resume after this turn"),
     ] = None,
 ) -> EventSourceResponse:
     first = await _owned(rt, who.key_id, task_id)
-    start = int(last_event_id) + 1 if last_event_id else 0
+    # An id this service did not send (not a sequence number) replays from the start.
+    start = (
+        int(last_event_id) + 1
+        if last_event_id and last_event_id.isascii() and last_event_id.isdigit()
+        else 0
+    )
 
     async def events() -> AsyncIterator[ServerSentEvent]:
         # Postgres is the source of truth; a signal only says "look again now". If Redis is

@@ -44,3 +44,17 @@ pytest: sync
 	uv run --frozen pytest -ra --timeout=900 $(PYTEST_ARGS)
 
 test: setup check pytest
+
+# The container fuzzing alone (the stack must be buildable: run `make setup` once).
+fuzz: sync
+	set -a; [ -f .ci/images.env ] && . .ci/images.env; set +a; \
+	uv run --frozen pytest -ra -m fuzz tests/contract $(PYTEST_ARGS)
+
+# Fault-injection tests against the compose stack.
+chaos: sync
+	set -a; [ -f .ci/images.env ] && . .ci/images.env; set +a; \
+	uv run --frozen pytest -ra tests/chaos $(PYTEST_ARGS)
+
+bench: sync
+	set -a; [ -f .ci/images.env ] && . .ci/images.env; set +a; \
+	uv run --frozen --group bench python -m benchmarks.run $(BENCH_ARGS)

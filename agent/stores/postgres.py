@@ -14,11 +14,11 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib import resources
-from typing import TYPE_CHECKING, Any, Literal, TypeAlias
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
 import asyncpg
 
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from agent.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # How long start-up keeps retrying an unreachable database before giving up.
 OPEN_DEADLINE_SECONDS = 30.0
@@ -534,16 +535,24 @@ def _migration_files() -> list[tuple[str, str]]:
     return files
 
 
-async def migrate(dsn: str) -> list[str]:
+async def migrate(dsn: str, *, wait: float = 0.0) -> list[str]:
     """Apply the migrations not yet recorded in schema_migrations; returns their versions.
 
     One transaction under a transaction-scoped advisory lock: replicas starting together
-    queue on the lock, and the later ones find everything applied.
+    queue on the lock, and the later ones find everything applied. With `wait`, keep
+    retrying that long while Postgres is unreachable (a one-shot job started with it).
     """
+    if wait > 0:
+        return await _retrying(wait, lambda: _migrate_once(dsn))
+    return await _migrate_once(dsn)
+
+
+async def _migrate_once(dsn: str) -> list[str]:
     try:
         conn = await asyncpg.connect(dsn, timeout=CONNECT_TIMEOUT_SECONDS)
     except _UNAVAILABLE as exc:
         raise _unavailable(exc) from exc
+    applied: list[str] = []
     try:
         async with conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock($1)", MIGRATION_LOCK_ID)
@@ -553,7 +562,6 @@ async def migrate(dsn: str) -> list[str]:
                 " applied_at timestamptz NOT NULL DEFAULT clock_timestamp())"
             )
             done = {r["version"] for r in await conn.fetch("SELECT version FROM schema_migrations")}
-            applied = []
             for version, sql in _migration_files():
                 if version in done:
                     continue
@@ -567,6 +575,25 @@ async def migrate(dsn: str) -> list[str]:
     if applied:
         log.info("applied migrations", extra={"versions": applied})
     return applied
+
+
+async def _retrying(deadline: float, attempt: Callable[[], Awaitable[T]]) -> T:
+    """Run `attempt` until it stops failing for lack of a database, for at most `deadline`
+    seconds, with exponential backoff; then StoreUnavailable with the last reason."""
+    give_up = time.monotonic() + deadline
+    delay = 0.25
+    while True:
+        try:
+            return await attempt()
+        except _RETRYABLE as exc:
+            left = give_up - time.monotonic()
+            if left <= 0:
+                raise StoreUnavailable(
+                    f"postgres still unreachable after {deadline:g}s: {exc}"
+                ) from exc
+            log.warning("postgres not reachable yet, retrying: %s", exc)
+            await asyncio.sleep(min(delay, left))
+            delay = min(delay * 2, 4.0)
 
 
 async def create_pool(dsn: str, min_size: int, max_size: int) -> Pool:
@@ -589,21 +616,12 @@ async def open_database(
     dsn: str, min_size: int, max_size: int, *, deadline: float = OPEN_DEADLINE_SECONDS
 ) -> Database:
     """Migrate and open the pool, retrying with backoff while Postgres is unreachable."""
-    give_up = time.monotonic() + deadline
-    delay = 0.25
-    while True:
-        try:
-            await migrate(dsn)
-            return Database(await create_pool(dsn, min_size, max_size))
-        except _RETRYABLE as exc:
-            left = give_up - time.monotonic()
-            if left <= 0:
-                raise StoreUnavailable(
-                    f"postgres still unreachable after {deadline:.0f}s: {exc}"
-                ) from exc
-            log.warning("postgres not reachable yet, retrying: %s", exc)
-            await asyncio.sleep(min(delay, left))
-            delay = min(delay * 2, 4.0)
+
+    async def attempt() -> Database:
+        await _migrate_once(dsn)
+        return Database(await create_pool(dsn, min_size, max_size))
+
+    return await _retrying(deadline, attempt)
 
 
 async def open_postgres(

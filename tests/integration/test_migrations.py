@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from importlib import resources
 
 import asyncpg
 import pytest
 
+from agent.stores.base import StoreUnavailable
 from agent.stores.postgres import migrate
 from tests.real_services import PostgresServer
 
@@ -76,3 +78,15 @@ async def test_claim_query_uses_the_partial_index(postgres_server: PostgresServe
         assert "tasks_queued_idx" in plan, plan
     finally:
         await conn.close()
+
+
+async def test_migrate_waits_for_the_database_when_asked(fresh_postgres: PostgresServer) -> None:
+    fresh_postgres.stop()
+    with pytest.raises(StoreUnavailable):  # without `wait`: one try, a clear error
+        await migrate(fresh_postgres.dsn())
+    starter = threading.Timer(1.0, fresh_postgres.start)
+    starter.start()
+    try:
+        assert await migrate(fresh_postgres.dsn(), wait=30) == ["0001_init"]
+    finally:
+        starter.join()

@@ -53,8 +53,7 @@ class Settings(BaseSettings):
     gemini_retry_initial_delay: float = Field(1.0, ge=0.0, le=60.0)
     gemini_retry_max_delay: float = Field(20.0, ge=0.0, le=300.0)
     system_prompt: str = (
-        "You are a helpful assistant. Use the tools you are given when they help; "
-        "answer concisely."
+        "You are a helpful assistant. Use the tools you are given when they help; answer concisely."
     )
 
     # API surface
@@ -69,7 +68,6 @@ class Settings(BaseSettings):
     )
     max_body_bytes: int = Field(1_048_576, ge=1024, le=64 * 1_048_576)
     cors_origins: CommaList = Field(default_factory=list)
-    max_message_chars: int = Field(32_000, ge=1, le=1_000_000)
     history_turns: int = Field(200, ge=2, le=10_000)
 
     # Storage

@@ -75,11 +75,20 @@ def read_images_env() -> dict[str, str]:
     return images
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
+def free_port(count: int = 1) -> int:
+    """A loopback port that is free, and so are the `count - 1` ports after it."""
+    for _ in range(50):
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port: int = s.getsockname()[1]
+        try:
+            for extra in range(1, count):
+                with socket.socket() as s:
+                    s.bind(("127.0.0.1", port + extra))
+        except OSError:
+            continue
         return port
+    raise AssertionError(f"no run of {count} free loopback ports")
 
 
 @dataclass

@@ -212,6 +212,15 @@ def test_healthcheck_and_contract(docker: Docker, app_image: str) -> None:
     assert list(config["ExposedPorts"]) == ["8080/tcp"]
 
 
+def test_production_refuses_to_start_without_its_secrets(docker: Docker, app_image: str) -> None:
+    result = docker.run(
+        "run", "--rm", "-e", "ENVIRONMENT=production", app_image, "agent", "serve", check=False
+    )
+    assert result.returncode == 2, result
+    for name in ("GEMINI_API_KEY", "API_KEYS", "DATABASE_URL"):
+        assert name in result.stderr, result.stderr
+
+
 def test_build_secret_never_lands_in_the_image(
     docker: Docker, app_image: str, tmp_path: Path
 ) -> None:

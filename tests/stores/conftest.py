@@ -75,7 +75,7 @@ async def redis_clean(redis_link: RedisLink) -> RedisLink:
 
 # Plain fixtures that pull the real servers in only for the real parameter, so the memory
 # half runs on a machine without Postgres or Redis.
-@pytest.fixture(params=["memory", "postgres"])
+@pytest.fixture(params=["memory", pytest.param("postgres", marks=pytest.mark.integration)])
 def stores(request: pytest.FixtureRequest) -> DataStores:
     if request.param == "memory":
         return DataStores("memory", MemorySessionStore(), MemoryNoteStore(), MemoryTaskQueue())
@@ -85,7 +85,7 @@ def stores(request: pytest.FixtureRequest) -> DataStores:
     )
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.integration)])
 def kv(request: pytest.FixtureRequest) -> SignalStores:
     if request.param == "memory":
         return SignalStores("memory", MemoryCache(), MemoryRateLimiter(), MemorySignals())

@@ -206,6 +206,13 @@ class Worker:
             log.warning(
                 "store unavailable mid-task; the lease will expire", extra={"task": task.id}
             )
+        except Exception as exc:
+            # A bug must not leave the task running until its lease expires: give it back,
+            # and let the attempt cap fail it if it keeps happening.
+            status = "released"
+            log.exception("task attempt crashed", extra={"task": task.id})
+            with contextlib.suppress(Exception):
+                await tasks.release(task.id, self.id, f"{type(exc).__name__}: {exc}"[:1000])
         finally:
             beat.cancel()
             metrics.TASKS.labels(status=status).inc()

@@ -79,3 +79,31 @@ def test_embedded_defaults_answer_the_seed_question(
     assert any("emulator" in line.get("msg", "") for line in lines)
     assert any("open" in line.get("msg", "") for line in lines)
     assert all("request_id" in line for line in lines if line.get("logger") == "api.access")
+
+
+def test_chat_and_healthcheck_commands(served: tuple[str, subprocess.Popen[str]]) -> None:
+    url, _proc = served
+    port = url.rsplit(":", 1)[1]
+    cli = [sys.executable, "-m", "agent.cli"]
+    out = subprocess.run(
+        [*cli, "chat", "--url", url, "What", "is", "12*34?"],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0 and "408" in out.stdout
+    # A prompt loop on stdin keeps one session: the second answer remembers the first turn.
+    out = subprocess.run(
+        [*cli, "chat", "--url", url],
+        input="my name is Grace\nwhat is my name?\n",
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+    assert out.returncode == 0 and "Your name is Grace" in out.stdout
+    ok = subprocess.run([*cli, "healthcheck"], env={**os.environ, "PORT": port}, timeout=30)
+    assert ok.returncode == 0
+    down = subprocess.run(
+        [*cli, "healthcheck"], env={**os.environ, "PORT": str(free_port())}, timeout=30
+    )
+    assert down.returncode == 1

@@ -231,8 +231,10 @@ async def test_redis_killed_mid_run(stack: Stack) -> None:
         async with client(a) as ca, client(b) as cb:
             r = await ca.post("/api/v1/chat", json={"message": "What is 7*6?"})
             assert r.status_code == 200 and "42" in r.json()["response"]
+            # Redis is optional: not ready-blocking, reported as degraded.
             ready = await cb.get("/ready")
-            assert ready.json()["checks"]["redis"]["status"] != "ok"
+            assert ready.status_code == 200, ready.text
+            assert ready.json()["checks"]["redis"]["status"] == "degraded"
     finally:
         if stack.redis.proc is None:
             await asyncio.to_thread(stack.redis.start)

@@ -6,7 +6,7 @@
 # Optional build secret `ca`: a CA bundle for TLS-intercepting proxies, used only while the
 # downloading steps run and never stored in a layer:
 #   docker build --secret id=ca,src=/etc/ssl/certs/ca-certificates.crt -t gemini-agent .
-ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+ARG PYTHON_IMAGE=python:3.12-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
 ARG UV_VERSION=0.13.9

@@ -98,7 +98,7 @@ while read -r var official name tag; do
     resolve "$official" "$name" "$tag" >"$work/$var" &
     pids+=("$!")
 done <<'IMAGES'
-PYTHON_IMAGE python:3.11-slim-bookworm python gemini-agent-standin/python:3.11
+PYTHON_IMAGE python:3.12-slim-bookworm python gemini-agent-standin/python:3.11
 REDIS_IMAGE redis:7-alpine redis gemini-agent-standin/redis:7
 POSTGRES_IMAGE postgres:16-alpine postgres gemini-agent-standin/postgres:15
 IMAGES

@@ -60,7 +60,7 @@ def docker_binary() -> str:
 
 def read_images_env() -> dict[str, str]:
     images = {
-        "PYTHON_IMAGE": "python:3.11-slim-bookworm",
+        "PYTHON_IMAGE": "python:3.12-slim-bookworm",
         "REDIS_IMAGE": "redis:7-alpine",
         "POSTGRES_IMAGE": "postgres:16-alpine",
         "AGENT_IMAGE": "gemini-agent:latest",

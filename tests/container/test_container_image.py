@@ -95,7 +95,7 @@ def test_compose_images_default_to_official_and_follow_variables(tmp_path: Path)
     assert defaults["worker"]["image"] == defaults["emulator"]["image"] == "gemini-agent:latest"
     assert defaults["redis"]["image"] == "redis:7-alpine"
     assert defaults["postgres"]["image"] == "postgres:16-alpine"
-    assert defaults["api"]["build"]["args"]["PYTHON_IMAGE"] == "python:3.11-slim-bookworm"
+    assert defaults["api"]["build"]["args"]["PYTHON_IMAGE"] == "python:3.12-slim-bookworm"
 
     chosen = compose_config(
         ["compose.yaml", "compose.emulator.yaml"],

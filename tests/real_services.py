@@ -103,6 +103,15 @@ class PostgresServer:
         self.log = root / "postgres.log"
         self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
+        # Server settings for the next start; tests may change them, then restart().
+        self.settings = {
+            "listen_addresses": "127.0.0.1",
+            # Safe against a killed server (the OS still has every write), which is all the
+            # tests do; synchronous_commit stays on for the same reason.
+            "fsync": "off",
+            "full_page_writes": "off",
+            "max_connections": "300",
+        }
         self.sockets.mkdir(parents=True, exist_ok=True)
         if template is not None:
             shutil.copytree(template, self.data)
@@ -145,16 +154,7 @@ class PostgresServer:
                     str(self.sockets),
                     "-p",
                     str(self.port),
-                    "-c",
-                    "listen_addresses=127.0.0.1",
-                    # Safe against a killed server (the OS still has every write), which
-                    # is all the tests do; synchronous_commit stays on for the same reason.
-                    "-c",
-                    "fsync=off",
-                    "-c",
-                    "full_page_writes=off",
-                    "-c",
-                    "max_connections=300",
+                    *(f"-c{name}={value}" for name, value in self.settings.items()),
                 ],
                 stdout=log,
                 stderr=subprocess.STDOUT,

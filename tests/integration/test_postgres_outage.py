@@ -111,3 +111,29 @@ async def test_open_waits_for_postgres_to_come_up(fresh_postgres: PostgresServer
             await backends.sessions.get("o", s.id)
     finally:
         starter.join()
+
+
+async def test_too_many_connections_is_unavailable_not_a_crash(
+    fresh_postgres: PostgresServer,
+) -> None:
+    fresh_postgres.settings["max_connections"] = "4"
+    fresh_postgres.restart()
+    db = await open_database(fresh_postgres.dsn(), 0, 12)
+    try:
+
+        async def hold() -> str:
+            try:
+                async with db.connection() as conn:
+                    await conn.execute("SELECT pg_sleep(1)")
+                return "ok"
+            except StoreUnavailable as exc:
+                return str(exc)
+
+        outcomes = await asyncio.gather(*(hold() for _ in range(10)))
+        assert outcomes.count("ok") >= 1
+        refused = [o for o in outcomes if o != "ok"]
+        assert refused and all("TooManyConnections" in o for o in refused), outcomes
+        # Once the crowd is gone the same pool serves again.
+        assert await PostgresSessionStore(db).list("o", 5, 0) == []
+    finally:
+        await db.close()

@@ -154,7 +154,7 @@ async def hits_until_limited(stack: Stack, key_name: str, count: int) -> list[tu
     return out
 
 
-def same_minute(room: float = 12) -> None:
+def same_minute(room: float = 5) -> None:
     """The limit window is the clock minute: start a burst where it cannot straddle two."""
     into = time.time() % 60
     if into > 60 - room:

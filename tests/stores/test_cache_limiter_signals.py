@@ -86,3 +86,13 @@ async def test_signals_fan_out_to_every_subscriber(kv: SignalStores) -> None:
 
 async def test_publish_without_subscribers_is_fine(kv: SignalStores) -> None:
     await kv.signals.publish(key(), {"nobody": "listens"})
+
+
+async def test_subscription_survives_idle_periods(kv: SignalStores) -> None:
+    ch = key()
+    async with kv.signals.subscribe(ch) as messages:
+        waiting = asyncio.ensure_future(anext(aiter(messages)))
+        await asyncio.sleep(2.5)  # longer than the Redis client's socket timeout
+        assert not waiting.done()
+        await kv.signals.publish(ch, {"late": True})
+        assert await asyncio.wait_for(waiting, 5) == {"late": True}

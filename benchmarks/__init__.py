@@ -1,0 +1,1 @@
+"""Benchmarks behind `make bench`: every figure is a ratio against a baseline from the same run."""

@@ -1,0 +1,172 @@
+"""HTTP overhead (/health vs a bare app) and chat overhead (the API vs direct SDK calls)."""
+
+from __future__ import annotations
+
+import asyncio
+import statistics
+import uuid
+from typing import Any
+
+import httpx2
+from google import genai
+from google.genai import types
+
+from agent.settings import Settings
+from benchmarks.load import LoadResult, closed_loop, run_wrk, wrk_path
+from benchmarks.processes import RssSampler, Server
+from benchmarks.stack import EMULATOR_KEY, MODEL
+
+SYSTEM_PROMPT: str = Settings.model_fields["system_prompt"].default
+
+
+def median_of(results: list[LoadResult]) -> dict[str, Any]:
+    """Median figures over rounds, with every round kept for the noise report."""
+    return {
+        "rps": round(statistics.median(r.rps for r in results), 1),
+        "p50_ms": round(statistics.median(r.p50_ms for r in results), 2),
+        "p99_ms": round(statistics.median(r.p99_ms for r in results), 2),
+        "errors": sum(r.errors for r in results),
+        "rounds": [r.summary() for r in results],
+    }
+
+
+# --- 1. HTTP ---------------------------------------------------------------------------------
+async def http_get_load(url: str, *, connections: int, seconds: float) -> LoadResult:
+    if wrk_path() is not None:
+        return await asyncio.to_thread(run_wrk, url, connections=connections, seconds=seconds)
+    # Without wrk: the Python closed loop, a fixed count sized to roughly `seconds`.
+    limits = httpx2.Limits(max_connections=connections, max_keepalive_connections=connections)
+    async with httpx2.AsyncClient(limits=limits, trust_env=False, timeout=30) as client:
+
+        async def send(_: int) -> bool:
+            return (await client.get(url)).status_code == 200
+
+        return await closed_loop(send, total=int(600 * seconds), concurrency=connections)
+
+
+async def http_overhead(
+    bare_url: str, api_url: str, *, connections: int, seconds: float, rounds: int
+) -> dict[str, Any]:
+    # Warm both, then alternate so drifting background load hits both sides alike.
+    for url in (bare_url + "/health", api_url + "/health"):
+        await http_get_load(url, connections=connections, seconds=1)
+    bare: list[LoadResult] = []
+    api: list[LoadResult] = []
+    for _ in range(rounds):
+        bare.append(
+            await http_get_load(bare_url + "/health", connections=connections, seconds=seconds)
+        )
+        api.append(
+            await http_get_load(api_url + "/health", connections=connections, seconds=seconds)
+        )
+    b, a = median_of(bare), median_of(api)
+    return {
+        "client": "wrk" if wrk_path() else "python closed loop",
+        "connections": connections,
+        "seconds_per_round": seconds,
+        "bare": b,
+        "health": a,
+        "ratio": round(a["rps"] / b["rps"], 3) if b["rps"] else 0.0,
+        "per_round_ratios": [
+            round(x.rps / y.rps, 3) if y.rps else 0.0 for x, y in zip(api, bare, strict=True)
+        ],
+    }
+
+
+# --- 2. Chat ---------------------------------------------------------------------------------
+def chat_message(tag: str, i: int) -> str:
+    # No digits next to operators, so the emulator never sees arithmetic; unique, so the
+    # response cache never answers.
+    return f"Benchmark message number {i} of run {tag}, please reply briefly."
+
+
+def sdk_client(emulator_url: str) -> genai.Client:
+    """The same client options the service's Model uses."""
+    options = types.HttpOptions(
+        base_url=emulator_url,
+        api_version="v1beta",
+        timeout=60_000,
+        retry_options=types.HttpRetryOptions(
+            attempts=4,
+            initial_delay=1.0,
+            max_delay=20.0,
+            http_status_codes=[408, 429, 500, 502, 503, 504],
+        ),
+    )
+    return genai.Client(api_key=EMULATOR_KEY, http_options=options)
+
+
+async def sdk_load(emulator_url: str, *, total: int, concurrency: int) -> LoadResult:
+    client = sdk_client(emulator_url)
+    config = types.GenerateContentConfig(
+        system_instruction=SYSTEM_PROMPT,
+        automatic_function_calling=types.AutomaticFunctionCallingConfig(disable=True),
+    )
+    tag = uuid.uuid4().hex[:8]
+
+    async def send(i: int) -> bool:
+        r = await client.aio.models.generate_content(
+            model=MODEL,
+            contents=[types.Content(role="user", parts=[types.Part(text=chat_message(tag, i))])],
+            config=config,
+        )
+        return bool(r.text)
+
+    try:
+        return await closed_loop(send, total=total, concurrency=concurrency)
+    finally:
+        await client.aio.aclose()
+
+
+def api_client(api_url: str, concurrency: int) -> httpx2.AsyncClient:
+    limits = httpx2.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    return httpx2.AsyncClient(base_url=api_url, limits=limits, trust_env=False, timeout=60)
+
+
+async def chat_load(
+    api_url: str, *, total: int, concurrency: int, session_id: str | None = None
+) -> LoadResult:
+    tag = uuid.uuid4().hex[:8]
+    async with api_client(api_url, concurrency) as client:
+
+        async def send(i: int) -> bool:
+            body: dict[str, Any] = {"message": chat_message(tag, i), "tools": []}
+            if session_id:
+                body["session_id"] = session_id
+            r = await client.post("/api/v1/chat", json=body)
+            return r.status_code == 200 and r.json()["cached"] is False
+
+        return await closed_loop(send, total=total, concurrency=concurrency)
+
+
+async def chat_overhead(
+    emulator_url: str,
+    api_url: str,
+    api_server: Server,
+    *,
+    total: int,
+    concurrency: int,
+    rounds: int,
+) -> dict[str, Any]:
+    await sdk_load(emulator_url, total=max(20, total // 10), concurrency=concurrency)
+    await chat_load(api_url, total=max(20, total // 10), concurrency=concurrency)
+    idle_rss = api_server.rss_mb()
+    direct: list[LoadResult] = []
+    service: list[LoadResult] = []
+    with RssSampler(api_server.pid) as rss:
+        for _ in range(rounds):
+            direct.append(await sdk_load(emulator_url, total=total, concurrency=concurrency))
+            service.append(await chat_load(api_url, total=total, concurrency=concurrency))
+    d, s = median_of(direct), median_of(service)
+    return {
+        "requests_per_round": total,
+        "concurrency": concurrency,
+        "direct_sdk": d,
+        "service": s,
+        "ratio": round(s["rps"] / d["rps"], 3) if d["rps"] else 0.0,
+        "per_round_ratios": [
+            round(x.rps / y.rps, 3) if y.rps else 0.0 for x, y in zip(service, direct, strict=True)
+        ],
+        "rss_after_warmup_mb": round(idle_rss, 1),
+        "rss_peak_under_load_mb": round(rss.peak_mb, 1),
+    }

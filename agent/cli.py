@@ -24,23 +24,17 @@ def _settings() -> Settings:
 
 
 def serve(args: argparse.Namespace) -> int:
-    import uvicorn
+    from agent.server import run
 
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format)
-    uvicorn.run(
+    run(
         # An import string keeps agent/ free of imports from api/.
-        "api.app:create_app",
-        factory=True,
+        app="api.app:create_app",
         host=args.host or settings.host,
         port=args.port or settings.port,
-        loop="uvloop",
-        http="httptools",
-        log_config=None,
-        proxy_headers=True,
-        forwarded_allow_ips="127.0.0.1",
-        timeout_graceful_shutdown=args.grace,
-        server_header=False,
+        grace_seconds=args.grace,
+        read_timeout_seconds=args.read_timeout,
     )
     return 0
 
@@ -121,9 +115,7 @@ def chat(args: argparse.Namespace) -> int:
 def healthcheck(args: argparse.Namespace) -> int:
     port = os.environ.get("PORT", "8080")
     try:
-        with urllib.request.urlopen(
-            f"http://127.0.0.1:{port}/ready", timeout=args.timeout
-        ) as r:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=args.timeout) as r:
             return 0 if r.status == 200 else 1
     except (urllib.error.URLError, OSError):
         return 1
@@ -137,6 +129,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--host")
     p.add_argument("--port", type=int)
     p.add_argument("--grace", type=int, default=20, help="seconds to finish in-flight requests")
+    p.add_argument(
+        "--read-timeout",
+        type=float,
+        default=15.0,
+        help="seconds a client has to send a request's headers and body (slow clients get 408)",
+    )
     p.set_defaults(func=serve)
 
     p = sub.add_parser("worker", help="run task workers in this process")

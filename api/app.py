@@ -13,6 +13,7 @@ from fastapi.middleware.cors import CORSMiddleware
 
 from agent import __version__
 from agent.runtime import Runtime
+from agent.server import on_shutdown_signal
 from agent.settings import Settings, load_settings
 from agent.tools import builtin as _builtin  # noqa: F401  (registers the built-ins)
 from agent.tools import registry
@@ -43,11 +44,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             log.warning("no API_KEYS: the API is open (development only)")
         stop = asyncio.Event()
         worker_job = None
+        loop = asyncio.get_running_loop()
+        # SIGTERM stops the in-process workers at once (their tasks go back to the queue for
+        # other workers) while in-flight requests still drain.
+        forget_signal = on_shutdown_signal(lambda: loop.call_soon_threadsafe(stop.set))
         if settings.run_workers:
             worker_job = asyncio.create_task(Worker(rt).run(stop))
         try:
             yield
         finally:
+            forget_signal()
             stop.set()
             if worker_job is not None:
                 await worker_job

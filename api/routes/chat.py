@@ -7,6 +7,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Depends
 from sse_starlette import EventSourceResponse, ServerSentEvent
 
@@ -20,6 +21,9 @@ from api.requests import json_body
 from api.schemas import SSE_EVENT, ChatRequest, ChatResponse
 
 router = APIRouter(prefix="/api/v1", tags=["chat"], dependencies=[Depends(json_body)])
+
+# Less than compose's default stop timeout (10 s), so the error event goes out before a kill.
+SHUTDOWN_DRAIN_SECONDS = 6.0
 
 SESSION_LINKS = {
     "GetSession": {
@@ -142,11 +146,38 @@ async def post_chat_stream(body: ChatRequest, who: Caller, rt: RuntimeDep) -> Ev
     rt_jobs.add(job)
     job.add_done_callback(rt_jobs.discard)
 
+    shutdown = anyio.Event()
+
     async def events() -> AsyncIterator[ServerSentEvent]:
+        # On server shutdown the exchange gets SHUTDOWN_DRAIN_SECONDS to finish on this
+        # stream; past that the client gets a clear error event, never a silent cut.
+        deadline: float | None = None
         while True:
-            item = await queue.get()
+            if shutdown.is_set() and deadline is None:
+                deadline = anyio.current_time() + SHUTDOWN_DRAIN_SECONDS
+            wait = 0.5 if deadline is None else max(0.0, deadline - anyio.current_time())
+            try:
+                item = await asyncio.wait_for(queue.get(), timeout=wait)
+            except TimeoutError:
+                if deadline is not None and anyio.current_time() >= deadline:
+                    yield _sse(
+                        "error",
+                        {
+                            "status": 503,
+                            "title": "Service Unavailable",
+                            "detail": "the server is shutting down; the exchange finishes in "
+                            "the background and is kept in the session",
+                        },
+                    )
+                    return
+                continue
             if item is None:
                 return
             yield item
 
-    return EventSourceResponse(events(), ping=15)
+    return EventSourceResponse(
+        events(),
+        ping=15,
+        shutdown_event=shutdown,
+        shutdown_grace_period=SHUTDOWN_DRAIN_SECONDS + 1,
+    )

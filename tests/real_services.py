@@ -30,8 +30,10 @@ IN_CI = os.environ.get("CI") == "true"
 __all__ = [
     "fresh_postgres",
     "fresh_redis",
+    "postgres_dsn",
     "postgres_server",
     "redis_server",
+    "redis_url",
     "server_factory",
 ]
 
@@ -353,6 +355,17 @@ def postgres_server(server_factory: ServerFactory) -> PostgresServer:
 def redis_server(server_factory: ServerFactory) -> RedisServer:
     """A Redis shared by the whole run; tests that stop it must use `fresh_redis`."""
     return server_factory.redis()
+
+
+@pytest.fixture(scope="session")
+def postgres_dsn(postgres_server: PostgresServer) -> str:
+    """A database of its own on the shared server (not migrated: open_postgres does that)."""
+    return postgres_server.create_database("shared")
+
+
+@pytest.fixture(scope="session")
+def redis_url(redis_server: RedisServer) -> str:
+    return redis_server.url
 
 
 @pytest.fixture

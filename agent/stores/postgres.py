@@ -14,7 +14,7 @@ import logging
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from datetime import datetime
 from importlib import resources
@@ -643,7 +643,7 @@ async def open_postgres(
     return db
 
 
-__all__: Sequence[str] = [
+__all__ = [
     "Database",
     "PostgresHealth",
     "PostgresNoteStore",

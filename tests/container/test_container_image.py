@@ -221,6 +221,64 @@ def test_production_refuses_to_start_without_its_secrets(docker: Docker, app_ima
         assert name in result.stderr, result.stderr
 
 
+def test_build_context_keeps_out_everything_but_the_project(docker: Docker, tmp_path: Path) -> None:
+    """The repository's .dockerignore applied to a tree with secrets and clutter in it."""
+    marker = "gemini-agent-context-marker-" + uuid.uuid4().hex
+    tree = {
+        "pyproject.toml": "[project]\n",
+        "uv.lock": "version = 1\n",
+        "README.md": "# x\n",
+        "agent/__init__.py": "",
+        "agent/stores/base.py": "",
+        "api/app.py": "",
+        "agent/__pycache__/x.cpython-311.pyc": marker,
+        "secrets/gemini_api_key": marker,
+        ".env": f"GEMINI_API_KEY={marker}\n",
+        ".git/config": marker,
+        ".venv/bin/python": marker,
+        "tests/test_x.py": marker,
+        "reports/junit.xml": marker,
+        ".pytest_cache/v": marker,
+        "result/image.tar": marker,
+        "Dockerfile": "FROM scratch\n",
+    }
+    context = tmp_path / "context"
+    for name, content in tree.items():
+        path = context / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content)
+    (context / ".dockerignore").write_text((ROOT / ".dockerignore").read_text())
+    (tmp_path / "probe.Dockerfile").write_text(
+        f"FROM {docker.images['PYTHON_IMAGE']}\nCOPY . /ctx\n"
+    )
+    tag = "gemini-agent-context-probe:" + marker[-12:]
+    try:
+        docker.run(
+            "build", "--quiet", "-f", str(tmp_path / "probe.Dockerfile"), "-t", tag, str(context)
+        )
+        listing = docker.run(
+            "run",
+            "--rm",
+            "--entrypoint",
+            "sh",
+            tag,
+            "-c",
+            "cd /ctx && find . -type f | sort && cat $(find . -type f) /dev/null",
+        ).stdout
+    finally:
+        docker.run("rmi", "-f", tag, check=False)
+    files = sorted(line[2:] for line in listing.splitlines() if line.startswith("./"))
+    assert files == [
+        "README.md",
+        "agent/__init__.py",
+        "agent/stores/base.py",
+        "api/app.py",
+        "pyproject.toml",
+        "uv.lock",
+    ]
+    assert marker not in listing
+
+
 def test_build_secret_never_lands_in_the_image(
     docker: Docker, app_image: str, tmp_path: Path
 ) -> None:

@@ -41,13 +41,18 @@ def serve(args: argparse.Namespace) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     from agent.runtime import Runtime
+    from agent.stores.base import StoreUnavailable
     from agent.worker import Worker
 
     settings = _settings()
     setup_logging(settings.log_level, settings.log_format)
 
     async def main() -> None:
-        rt = await Runtime.open(settings)
+        try:
+            rt = await Runtime.open(settings)
+        except StoreUnavailable as exc:
+            print(f"agent worker: {exc}", file=sys.stderr)
+            raise SystemExit(1) from None
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -67,9 +72,14 @@ def migrate(args: argparse.Namespace) -> int:
     if settings.database_url is None:
         print("agent migrate: DATABASE_URL is not set", file=sys.stderr)
         return 2
+    from agent.stores.base import StoreUnavailable
     from agent.stores.postgres import migrate as run_migrations
 
-    applied = asyncio.run(run_migrations(settings.database_url.get_secret_value()))
+    try:
+        applied = asyncio.run(run_migrations(settings.database_url.get_secret_value(), wait=30))
+    except StoreUnavailable as exc:
+        print(f"agent migrate: {exc}", file=sys.stderr)
+        return 1
     print(json.dumps({"applied": applied}))
     return 0
 

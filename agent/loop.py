@@ -193,8 +193,17 @@ def content_from_json(data: JSON) -> types.Content:
 
 
 def sanitize_history(history: list[types.Content]) -> list[types.Content]:
-    """Drop a trailing model turn whose calls never got results (a crash mid-turn), so the
-    history is valid to send to the model again."""
-    while history and pending_calls(history):
-        history = history[:-1]
-    return history
+    """Drop model turns whose calls never got results (an exchange cut off by a crash or a
+    restart, at the end or, once the conversation went on, in the middle), so the history
+    is always valid to send to the model again."""
+    out: list[types.Content] = []
+    for i, content in enumerate(history):
+        if content.role == "model" and pending_calls([content]):
+            following = history[i + 1] if i + 1 < len(history) else None
+            answered = following is not None and any(
+                p.function_response is not None for p in following.parts or []
+            )
+            if not answered:
+                continue
+        out.append(content)
+    return out

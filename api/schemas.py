@@ -18,6 +18,9 @@ def _no_bool_or_text(value: Any) -> Any:
     return value
 
 
+# Postgres text and jsonb cannot hold U+0000, so free text refuses it up front (422) instead
+# of failing in the store (500).
+NO_NUL = r"^[^\x00]*$"
 StrictInt = Annotated[int, BeforeValidator(_no_bool_or_text)]
 ToolName = Annotated[
     str, StringConstraints(min_length=1, max_length=64, pattern=r"^[A-Za-z_][A-Za-z0-9_.-]*$")
@@ -37,12 +40,25 @@ class _In(BaseModel):
 
 
 class ChatRequest(_In):
-    message: str = Field(min_length=1, max_length=32_000, description="The user's message")
+    # Schema examples: documentation, and the contract fuzzer's "examples" phase.
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"message": "What is 12*34?", "tools": ["calculator"], "max_steps": 4},
+                {"message": "Hello", "context": {"user": "Ada"}},
+            ]
+        },
+    )
+
+    message: str = Field(
+        min_length=1, max_length=32_000, pattern=NO_NUL, description="The user's message"
+    )
     session_id: UUID | None = Field(None, description="Continue this session; omit to start one")
     context: (
         dict[
-            Annotated[str, StringConstraints(max_length=64)],
-            Annotated[str, StringConstraints(max_length=2000)],
+            Annotated[str, StringConstraints(max_length=64, pattern=NO_NUL)],
+            Annotated[str, StringConstraints(max_length=2000, pattern=NO_NUL)],
         ]
         | None
     ) = Field(None, max_length=20, description="Extra facts for this message (key: value)")
@@ -73,7 +89,16 @@ class ChatResponse(BaseModel):
 
 
 class TaskRequest(_In):
-    task: str = Field(min_length=1, max_length=32_000, description="What the agent should do")
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"task": "What is 2+2?", "tools": ["calculator"], "max_steps": 3}]
+        },
+    )
+
+    task: str = Field(
+        min_length=1, max_length=32_000, pattern=NO_NUL, description="What the agent should do"
+    )
     tools: list[ToolName] | None = Field(None, max_length=32)
     max_steps: MaxSteps = 10
 

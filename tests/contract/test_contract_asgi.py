@@ -1,17 +1,18 @@
-"""The OpenAPI contract, fuzzed in-process against the ASGI app with every check."""
+"""The OpenAPI contract, fuzzed in-process against the ASGI app with every check.
+
+The fast loop: the same schemathesis.toml (auth as two peers, checks, per-operation settings)
+as the CLI run against the containers, without Docker.
+"""
 
 from __future__ import annotations
 
 import schemathesis
 from hypothesis import HealthCheck, settings
-from schemathesis.config._auth import AuthConfig
-from schemathesis.specs.openapi.stateful import OpenAPIStateMachine
 
 from api.app import create_app
+from tests.contract.identities import api_keys_setting, rate_limit_overrides
 from tests.core.conftest import settings_for
 from tests.emulator_server import running_emulator
-
-KEY = "contract-key-0001"
 
 _emulator = running_emulator()
 _url = _emulator.__enter__()  # lives for the test process; a daemon thread
@@ -19,16 +20,16 @@ _url = _emulator.__enter__()  # lives for the test process; a daemon thread
 app = create_app(
     settings_for(
         _url,
-        api_keys=f"fuzz:{KEY}",
-        # The limiter stays on; the fuzzing key's limit is set above what the fuzzer sends.
-        rate_limit_overrides="fuzz=1000000",
+        api_keys=api_keys_setting(),
+        # The limiter stays on; the fuzzing keys' limit is set above what the fuzzer sends.
+        rate_limit_overrides=rate_limit_overrides(),
         max_body_bytes=65_536,
     )
 )
+# schemathesis.toml's [auth.wfc] supplies both keys: schemathesis knows what auth is, so its
+# negative cases drop or corrupt it, ignored_auth probes without it, and
+# object_level_authorization replays alice's reads as bob.
 schema = schemathesis.openapi.from_asgi("/openapi.json", app)
-# Configured as the security scheme's credential, so schemathesis knows what auth is: its
-# negative cases may drop or corrupt it, and ignored_auth probes without it.
-schema.config.auth = AuthConfig(openapi={"APIKeyHeader": {"api_key": KEY}})
 
 
 @schema.parametrize()
@@ -45,4 +46,3 @@ TestStateful = Workflow.TestCase
 TestStateful.settings = settings(
     max_examples=30, stateful_step_count=5, deadline=None, suppress_health_check=list(HealthCheck)
 )
-assert issubclass(Workflow, OpenAPIStateMachine)

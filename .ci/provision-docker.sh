@@ -127,13 +127,16 @@ if [[ ${SKIP_APP_BUILD:-0} != 1 ]]; then
     ca=/etc/ssl/certs/ca-certificates.crt
     [[ -s $ca ]] && secret=(--secret "id=ca,src=$ca")
     revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
+    # The commit's time, not the clock's: rebuilding one commit gives the same labels.
+    created=$(TZ=UTC git -C "$root" log -1 --format=%cd --date=format-local:%Y-%m-%dT%H:%M:%SZ \
+        2>/dev/null || date -u +%Y-%m-%dT%H:%M:%SZ)
     version=$(sed -n 's/^version = "\(.*\)"/\1/p' "$root/pyproject.toml" | head -n1)
     log "building $agent_image"
     "$docker" build --quiet "${secret[@]}" \
         --build-arg "PYTHON_IMAGE=$python_image" \
         --build-arg "VERSION=${version:-0.0.0}" \
         --build-arg "REVISION=$revision" \
-        --build-arg "CREATED=$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+        --build-arg "CREATED=$created" \
         -t "$agent_image" "$root" >/dev/null
     log "built $agent_image"
 fi

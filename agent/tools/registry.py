@@ -55,19 +55,30 @@ class Tool:
     enabled: Callable[[Settings], bool] = field(default=lambda _s: True)
     wants_context: bool = False
 
+    # Built once: generating a JSON schema costs more than a whole tool call, and every
+    # model turn declares its tools. Shared between callers, so never mutate them.
+    _schema: JSON | None = field(default=None, init=False, repr=False, compare=False)
+    _declaration: types.FunctionDeclaration | None = field(
+        default=None, init=False, repr=False, compare=False
+    )
+
     def parameters_schema(self) -> JSON:
-        schema = self.args_model.model_json_schema()
-        schema.pop("title", None)
-        for prop in schema.get("properties", {}).values():
-            prop.pop("title", None)
-        return schema
+        if self._schema is None:
+            schema = self.args_model.model_json_schema()
+            schema.pop("title", None)
+            for prop in schema.get("properties", {}).values():
+                prop.pop("title", None)
+            self._schema = schema
+        return self._schema
 
     def declaration(self) -> types.FunctionDeclaration:
-        return types.FunctionDeclaration(
-            name=self.name,
-            description=self.description,
-            parameters_json_schema=self.parameters_schema(),
-        )
+        if self._declaration is None:
+            self._declaration = types.FunctionDeclaration(
+                name=self.name,
+                description=self.description,
+                parameters_json_schema=self.parameters_schema(),
+            )
+        return self._declaration
 
 
 class ToolRegistry:

@@ -149,3 +149,34 @@ class RssSampler:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join()
+
+
+class CpuMeter:
+    """CPU seconds (user + system) spent by named process trees between two snapshots:
+    says which process a load's time went to."""
+
+    def __init__(self, roots: dict[str, tuple[int, bool]]) -> None:
+        # name -> (pid, whether to count its children too)
+        self.roots = roots
+
+    def snapshot(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for name, (pid, tree) in self.roots.items():
+            try:
+                root = psutil.Process(pid)
+                procs = [root, *root.children(recursive=True)] if tree else [root]
+            except psutil.Error:
+                continue
+            seconds = 0.0
+            for p in procs:
+                try:
+                    t = p.cpu_times()
+                except psutil.Error:
+                    continue
+                seconds += t.user + t.system
+            totals[name] = seconds
+        return totals
+
+    @staticmethod
+    def delta(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+        return {k: round(after[k] - before.get(k, 0.0), 3) for k in after}

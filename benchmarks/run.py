@@ -31,7 +31,7 @@ from benchmarks.load import wrk_path
 from benchmarks.stack import Stack
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
+DEFAULT_RESULTS = Path(__file__).resolve().parent / "results"
 
 
 def machine_facts() -> dict[str, Any]:
@@ -89,7 +89,11 @@ class Run:
         self.results: dict[str, Any] = {"notes": []}
         self.notes: list[str] = self.results["notes"]
         self.workdir = Path(tempfile.mkdtemp(prefix="ga-bench-"))
+        self.out: Path = args.out
         self.stack = Stack(self.workdir)
+
+    def want(self, part: str) -> bool:
+        return not self.args.only or part in self.args.only
 
     def n(self, full: int, quick: int) -> int:
         return quick if self.quick else full
@@ -107,24 +111,27 @@ class Run:
     # --- sections ------------------------------------------------------------------------
     async def http_and_chat_memory(self) -> None:
         stack = self.stack
-        bare, bare_url = stack.start_bare()
         api, api_url = stack.start_api("api-memory", real_stores=False)
         self.results["footprint"] = {"rss_start_mb": round(api.rss_mb(), 1)}
-        self.results["http"] = await overhead.http_overhead(
-            bare_url, api_url, connections=16, seconds=self.n(5, 2), rounds=self.n(3, 1)
-        )
-        stack.stop(bare)
+        if self.want("http"):
+            bare, bare_url = stack.start_bare()
+            self.results["http"] = await overhead.http_overhead(
+                bare_url, api_url, connections=16, seconds=self.n(4, 2), rounds=self.n(4, 1)
+            )
+            stack.stop(bare)
         self.results["footprint"]["rss_idle_mb"] = round(api.rss_mb(), 1)
-        chat = await overhead.chat_overhead(
-            stack.emulator_url,
-            api_url,
-            api,
-            total=self.n(400, 60),
-            concurrency=8,
-            rounds=self.n(3, 1),
-        )
-        self.results.setdefault("chat", {})["memory"] = chat
-        self.results["footprint"]["rss_loaded_mb"] = chat["rss_peak_under_load_mb"]
+        if self.want("chat"):
+            chat = await overhead.chat_overhead(
+                stack.emulator_url,
+                api_url,
+                api,
+                total=self.n(400, 60),
+                concurrency=8,
+                rounds=self.n(3, 1),
+                meter=stack.cpu_meter(),
+            )
+            self.results.setdefault("chat", {})["memory"] = chat
+            self.results["footprint"]["rss_loaded_mb"] = chat["rss_peak_under_load_mb"]
         stack.stop(api)
 
     async def real_stores(self) -> None:
@@ -132,13 +139,16 @@ class Run:
         stack.start_stores()
         api, api_url = stack.start_api("api-pg", real_stores=True)
         self.pg_api_url = api_url
+        if not self.want("chat"):
+            return
         chat = await overhead.chat_overhead(
             stack.emulator_url,
             api_url,
             api,
             total=self.n(400, 60),
             concurrency=8,
-            rounds=self.n(2, 1),
+            rounds=self.n(3, 1),
+            meter=stack.cpu_meter(),
         )
         self.results.setdefault("chat", {})["postgres_redis"] = chat
         self.results.setdefault("footprint", {})["rss_loaded_pg_mb"] = chat[
@@ -149,16 +159,29 @@ class Run:
         stack = self.stack
         assert stack.redis_url and stack.database_url
         url, redis_url = self.pg_api_url, stack.redis_url
-        out: dict[str, Any] = {"worker_concurrency": 4, "enqueue_concurrency": 8}
+        out: dict[str, Any] = {
+            "worker_concurrency": self.args.worker_concurrency or "service default",
+            "enqueue_concurrency": 8,
+        }
         self.results["tasks"] = out
         workers = [await self.start_worker("worker-1")]
         await tasks.run_tasks(url, redis_url, stack.database_url, total=20, concurrency=4)
         out["one_worker"] = await tasks.run_tasks(
-            url, redis_url, stack.database_url, total=self.n(300, 40), concurrency=8
+            url,
+            redis_url,
+            stack.database_url,
+            total=self.n(300, 40),
+            concurrency=8,
+            meter=stack.cpu_meter(),
         )
         workers.append(await self.start_worker("worker-2"))
         out["two_workers"] = await tasks.run_tasks(
-            url, redis_url, stack.database_url, total=self.n(400, 60), concurrency=8
+            url,
+            redis_url,
+            stack.database_url,
+            total=self.n(400, 60),
+            concurrency=8,
+            meter=stack.cpu_meter(),
         )
         # Pickup latency below capacity: paced enqueues, so it is the claim path, not a queue.
         out["paced"] = await tasks.run_tasks(
@@ -169,7 +192,10 @@ class Run:
         out["claim_query"] = await tasks.claim_latency(stack.database_url, self.n(300, 50))
 
     async def start_worker(self, name: str, profile_to: Path | None = None) -> Any:
-        worker = self.stack.start_worker(name, profile_to=profile_to, WORKER_CONCURRENCY="4")
+        extra = {}
+        if self.args.worker_concurrency:
+            extra["WORKER_CONCURRENCY"] = str(self.args.worker_concurrency)
+        worker = self.stack.start_worker(name, profile_to=profile_to, **extra)
         await asyncio.to_thread(tasks.wait_for_log, worker.log_path, "worker started")
         return worker
 
@@ -265,26 +291,30 @@ class Run:
         if not path.exists():
             self.notes.append(f"profile {name}: pyinstrument wrote no report")
             return
-        target = RESULTS / f"profile-{name}.txt"
+        target = self.out / f"profile-{name}.txt"
         text = path.read_text(errors="replace")
         target.write_text(text[:40_000])
-        self.results["profiles"][name] = str(target.relative_to(ROOT))
+        self.results["profiles"][name] = target.name
 
     # --- the run -------------------------------------------------------------------------
     async def main(self) -> int:
         started = time.monotonic()
-        RESULTS.mkdir(parents=True, exist_ok=True)
+        self.out.mkdir(parents=True, exist_ok=True)
         self.results["machine"] = machine_facts()
         ensure_wrk(self.notes)
         try:
             self.stack.start_emulator()
-            await self.section("http + chat (in-memory)", self.http_and_chat_memory)
-            await self.section("chat (Postgres + Redis)", self.real_stores)
+            if self.want("http") or self.want("chat"):
+                await self.section("http + chat (in-memory)", self.http_and_chat_memory)
+            if self.want("chat") or self.want("tasks") or self.want("growth"):
+                await self.section("chat (Postgres + Redis)", self.real_stores)
             if getattr(self, "pg_api_url", None):
-                await self.section("tasks", self.task_throughput)
-                await self.section("growth: chat history", self.history_growth)
-                await self.section("growth: tasks table", self.tasks_table_growth)
-            if not self.args.skip_docker:
+                if self.want("tasks"):
+                    await self.section("tasks", self.task_throughput)
+                if self.want("growth"):
+                    await self.section("growth: chat history", self.history_growth)
+                    await self.section("growth: tasks table", self.tasks_table_growth)
+            if self.want("docker") and not self.args.skip_docker:
                 await self.section("docker image", self.docker)
             if self.args.profile:
                 await self.section("profiles of missed targets", self.profiles)
@@ -296,15 +326,15 @@ class Run:
             {"name": c.name, "figure": c.figure, "target": c.target, "met": c.met}
             for c in report.checks(self.results)
         ]
-        (RESULTS / "results.json").write_text(json.dumps(self.results, indent=2) + "\n")
+        (self.out / "results.json").write_text(json.dumps(self.results, indent=2) + "\n")
         table = report.table_markdown(self.results)
-        (RESULTS / "table.md").write_text(table)
-        report.draw_chart(self.results, RESULTS / "chart.png")
+        (self.out / "table.md").write_text(table)
+        report.draw_chart(self.results, self.out / "chart.png")
         print()
         print(table)
         for note in self.notes:
             print(f"note: {note}")
-        print(f"results in {RESULTS.relative_to(ROOT)}/ ({self.results['seconds']:.0f}s)")
+        print(f"results in {self.out}/ ({self.results['seconds']:.0f}s)")
         shutil.rmtree(self.workdir, ignore_errors=True)
         return 0
 
@@ -318,6 +348,23 @@ def main() -> int:
         dest="profile",
         action="store_false",
         help="do not profile the scenarios whose targets were missed",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        choices=["http", "chat", "tasks", "growth", "docker"],
+        help="run only these parts (repeatable); the table then lists the rest as not measured",
+    )
+    parser.add_argument(
+        "--worker-concurrency",
+        type=int,
+        help="WORKER_CONCURRENCY for the task workers (default: the service's own default)",
+    )
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=DEFAULT_RESULTS,
+        help="folder for results (default: %(default)s)",
     )
     args = parser.parse_args()
     sys.path.insert(0, str(ROOT))  # tests.real_services starts Postgres and Redis

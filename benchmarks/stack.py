@@ -4,11 +4,11 @@ and a bare app; all subprocesses on 127.0.0.1, all stopped by `close()`."""
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
-import uuid
 from pathlib import Path
 
-from benchmarks.processes import Server, agent_argv, base_env, free_port, wait_http
+from benchmarks.processes import CpuMeter, Server, agent_argv, base_env, free_port, wait_http
 
 MODEL = "gemini-2.5-flash"
 EMULATOR_KEY = "bench-emulator-key"
@@ -19,6 +19,7 @@ class Stack:
         self.workdir = workdir
         self._servers: list[Server] = []
         self._factory: object | None = None
+        self._store_pids: dict[str, int] = {}
         self.emulator_url = ""
         self.database_url: str | None = None
         self.redis_url: str | None = None
@@ -111,15 +112,15 @@ class Stack:
             raise RuntimeError(f"no real Postgres/Redis: {exc}") from None
         self.database_url = pg.create_database("bench")
         self.redis_url = redis.url
+        assert pg.proc is not None and redis.proc is not None
+        self._store_pids = {"postgres": pg.proc.pid, "redis": redis.proc.pid}
 
-    def fresh_database(self) -> str:
-        """A new empty database on the same server (each scenario starts from zero rows)."""
-        from tests.real_services import ServerFactory
-
-        assert isinstance(self._factory, ServerFactory)
-        pg = next(s for s in self._factory._servers if hasattr(s, "create_database"))
-        self.database_url = pg.create_database(f"bench_{uuid.uuid4().hex[:6]}")
-        return self.database_url
+    def cpu_meter(self) -> CpuMeter:
+        """Every server running now, the stores, and this process (the load client)."""
+        roots = {s.name: (s.pid, True) for s in self._servers if s.proc.poll() is None}
+        roots.update({name: (pid, True) for name, pid in self._store_pids.items()})
+        roots["client"] = (os.getpid(), False)
+        return CpuMeter(roots)
 
     def close(self) -> None:
         for server in reversed(self._servers):

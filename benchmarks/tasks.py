@@ -19,6 +19,7 @@ from agent.stores.redis import SIGNAL_PREFIX
 from agent.worker import task_channel
 from benchmarks.load import closed_loop, percentile
 from benchmarks.overhead import api_client
+from benchmarks.processes import CpuMeter
 
 FINAL = {"completed", "failed", "cancelled"}
 
@@ -84,11 +85,13 @@ async def run_tasks(
     total: int,
     concurrency: int,
     rate: float | None = None,
+    meter: CpuMeter | None = None,
     wait_seconds: float = 180,
 ) -> dict[str, Any]:
     """Enqueue `total` tasks through the API (as fast as possible, or paced at `rate`/s) and
     wait until every one has ended."""
     created: dict[str, float] = {}
+    cpu_before = meter.snapshot() if meter else {}
     async with StatusFollower(redis_url) as follower, api_client(api_url, concurrency) as client:
         started = time.time()
 
@@ -110,6 +113,7 @@ async def run_tasks(
             async with asyncio.timeout(wait_seconds):
                 while not created.keys() <= follower.ended.keys():
                     await follower.changed()
+        cpu = CpuMeter.delta(cpu_before, meter.snapshot()) if meter else {}
         ended = {k: v for k, v in follower.ended.items() if k in created}
         running = {k: v for k, v in follower.running.items() if k in created}
 
@@ -138,6 +142,7 @@ async def run_tasks(
         "pickup_p99_ms": round(percentile(pickup, 99), 1),
         "end_to_end_p50_ms": round(percentile(e2e, 50), 1),
         "end_to_end_p99_ms": round(percentile(e2e, 99), 1),
+        "cpu_ms_per_task": {k: round(v * 1000 / total, 2) for k, v in cpu.items() if v > 0},
     }
 
 

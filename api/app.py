@@ -69,7 +69,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         responses=problems(400, 413),
     )
     errors.install(app)
-    for router in (chat.router, sessions.router, tasks.router, tools.router, health.router):
+    # Routes are matched in this order and no two routers share a path: the probes come
+    # first, so the most frequent and cheapest requests skip matching every API route.
+    for router in (health.router, chat.router, sessions.router, tasks.router, tools.router):
         app.include_router(router)
 
     if settings.cors_origins:

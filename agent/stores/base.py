@@ -8,7 +8,6 @@ another owner behaves exactly like a missing row.
 from __future__ import annotations
 
 import builtins
-
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
@@ -109,7 +108,9 @@ class SessionStore(Protocol):
         self, owner: str, session_id: str, content: JSON, tokens: int = 0
     ) -> Turn: ...
 
-    async def turns(self, owner: str, session_id: str, limit: int | None = None) -> builtins.list[Turn]:
+    async def turns(
+        self, owner: str, session_id: str, limit: int | None = None
+    ) -> builtins.list[Turn]:
         """The session's turns in order; with `limit`, only the last `limit` of them."""
         ...
 

@@ -6,9 +6,8 @@ so the one behavioural suite in tests/ passes against both.
 
 from __future__ import annotations
 
-import builtins
-
 import asyncio
+import builtins
 import re
 import time
 import uuid
@@ -80,7 +79,9 @@ class MemorySessionStore:
         self._sessions[session_id] = replace(s, updated_at=t.created_at)
         return t
 
-    async def turns(self, owner: str, session_id: str, limit: int | None = None) -> builtins.list[Turn]:
+    async def turns(
+        self, owner: str, session_id: str, limit: int | None = None
+    ) -> builtins.list[Turn]:
         if await self.get(owner, session_id) is None:
             raise KeyError(session_id)
         turns = self._turns[session_id]

@@ -29,7 +29,7 @@ def test_no_secret_in_image_inspect_logs_or_error_bodies(chaos: ChaosStack) -> N
     chaos.call_raw("POST", "/api/v1/chat", with_key_in_body)
     chaos.call_raw("POST", "/api/v1/tasks", with_key_in_body)
     chaos.call_raw("POST", "/api/v1/chat", b'{"message": "' + chaos.keys.gemini.encode())
-    assert len(chaos.bodies) >= 20, len(chaos.bodies)
+    assert len(chaos.bodies) >= 4, len(chaos.bodies)
     for body in chaos.bodies:
         assert not found_in(body, [*secrets, near_miss]), body
 

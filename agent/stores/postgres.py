@@ -16,7 +16,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from datetime import datetime
 from importlib import resources
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias, TypeVar
 
@@ -182,27 +181,24 @@ class PostgresSessionStore:
         self, owner: str, session_id: str, content: JSON, tokens: int = 0
     ) -> Turn:
         text = _dumps(content)
-        async with self._db.transaction() as conn:
-            # The row lock taken by this UPDATE orders concurrent appends to one session.
-            seq = await conn.fetchval(
-                "UPDATE sessions SET turn_count = turn_count + 1, updated_at = clock_timestamp()"
-                " WHERE id = $1 AND owner = $2 RETURNING turn_count - 1",
-                session_id,
-                owner,
-            )
-            if seq is None:
-                raise KeyError(session_id)
+        async with self._db.connection() as conn:
+            # One statement, one round trip, one transaction: the row lock the UPDATE takes
+            # orders concurrent appends to one session and is held until the INSERT is done.
             row = await conn.fetchrow(
-                "INSERT INTO session_turns (session_id, seq, owner, content, tokens, created_at)"
-                " SELECT $1, $2, $3, $4::text::json, $5, updated_at FROM sessions WHERE id = $1"
+                "WITH bumped AS ("
+                "  UPDATE sessions SET turn_count = turn_count + 1,"
+                "   updated_at = clock_timestamp()"
+                "  WHERE id = $1 AND owner = $2 RETURNING turn_count - 1 AS seq, updated_at"
+                ") INSERT INTO session_turns (session_id, seq, owner, content, tokens, created_at)"
+                " SELECT $1, seq, $2, $3::text::json, $4, updated_at FROM bumped"
                 " RETURNING seq, created_at, tokens",
                 session_id,
-                seq,
                 owner,
                 text,
                 tokens,
             )
-        assert row is not None
+        if row is None:
+            raise KeyError(session_id)
         return Turn(seq=row["seq"], content=content, created_at=row["created_at"], tokens=tokens)
 
     async def turns(
@@ -419,29 +415,26 @@ class PostgresTaskQueue:
         self, task_id: str, worker_id: str, content: JSON, tokens: int = 0
     ) -> TaskStep:
         text = _dumps(content)
-        async with self._db.transaction() as conn:
-            # The UPDATE both checks the lease and locks the task row until commit, so the
-            # sweeper cannot hand the task to another worker between the check and the insert.
-            bumped = await conn.fetchrow(
-                "UPDATE tasks SET next_step = next_step + 1"
-                " WHERE id = $1 AND status = 'running' AND lease_owner = $2"
-                " RETURNING next_step - 1 AS seq, owner",
+        async with self._db.connection() as conn:
+            # One statement: the UPDATE both checks the lease and locks the task row until the
+            # INSERT is committed with it, so the sweeper cannot hand the task to another
+            # worker between the check and the insert.
+            row = await conn.fetchrow(
+                "WITH bumped AS ("
+                "  UPDATE tasks SET next_step = next_step + 1"
+                "  WHERE id = $1 AND status = 'running' AND lease_owner = $2"
+                "  RETURNING next_step - 1 AS seq, owner"
+                ") INSERT INTO task_steps (task_id, seq, owner, content, tokens, created_at)"
+                " SELECT $1, seq, owner, $3::text::json, $4, clock_timestamp() FROM bumped"
+                " RETURNING seq, created_at",
                 task_id,
                 worker_id,
-            )
-            if bumped is None:
-                raise LeaseLost(task_id)
-            created_at: datetime = await conn.fetchval(
-                "INSERT INTO task_steps (task_id, seq, owner, content, tokens, created_at)"
-                " VALUES ($1, $2, $3, $4::text::json, $5, clock_timestamp())"
-                " RETURNING created_at",
-                task_id,
-                bumped["seq"],
-                bumped["owner"],
                 text,
                 tokens,
             )
-        return TaskStep(task_id, bumped["seq"], content, created_at, tokens)
+        if row is None:
+            raise LeaseLost(task_id)
+        return TaskStep(task_id, row["seq"], content, row["created_at"], tokens)
 
     async def steps(self, task_id: str) -> builtins.list[TaskStep]:
         async with self._db.connection() as conn:

@@ -165,7 +165,7 @@ class Health(BaseModel):
     auth: str = Field(max_length=50)
     database: str = Field(max_length=20)
     cache: str = Field(max_length=20)
-    notices: list[str] = Field(max_length=20)
+    notices: list[Annotated[str, StringConstraints(max_length=500)]] = Field(max_length=20)
 
 
 class Check(BaseModel):
@@ -187,9 +187,9 @@ def aware(dt: datetime) -> datetime:
 SSE_EVENT: dict[str, Any] = {
     "type": "object",
     "properties": {
-        "event": {"type": "string"},
-        "data": {"type": "string"},
-        "id": {"type": "string"},
-        "retry": {"type": "integer"},
+        "event": {"type": "string", "maxLength": 32},
+        "data": {"type": "string", "maxLength": 2_000_000},
+        "id": {"type": "string", "maxLength": 64},
+        "retry": {"type": "integer", "minimum": 0},
     },
 }

@@ -103,7 +103,13 @@ async def ready(request: Request, rt: RuntimeDep) -> Response:
     operation_id="metrics",
     summary="Prometheus metrics",
     response_class=Response,
-    responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}},
+    responses={
+        200: {
+            "content": {
+                CONTENT_TYPE_LATEST: {"schema": {"type": "string", "maxLength": 50_000_000}}
+            }
+        }
+    },
 )
 async def metrics(rt: RuntimeDep) -> Response:
     from agent import metrics as agent_metrics

@@ -30,6 +30,7 @@ from tests.container.compose_stack import (
 ORDER = [
     "test_chaos_history.py",
     "test_chaos_http_get.py",
+    "test_chaos_serve.py",
     "test_chaos_posture.py",
     "test_chaos_security.py",
     "test_chaos_input.py",

@@ -4,12 +4,15 @@ the rest (a fixed number of workers each sending its next request when the last 
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import shutil
+import statistics
 import subprocess
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -17,7 +20,7 @@ def percentile(values: list[float], q: float) -> float:
     if not values:
         return float("nan")
     ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(q / 100 * len(ordered) + 0.5)))
+    rank = max(1, min(len(ordered), math.ceil(q / 100 * len(ordered))))
     return ordered[rank - 1]
 
 
@@ -137,3 +140,10 @@ def run_wrk(url: str, *, connections: int, seconds: float, threads: int = 1) -> 
         timeout=seconds + 60,
     )
     return parse_wrk(out.stdout)
+
+
+def paired_ratio(ours: list[LoadResult], base: list[LoadResult]) -> dict[str, Any]:
+    """Each round's ratio is taken against the baseline run right before it, so load that
+    drifts during the run cancels out; the headline is the median of those ratios."""
+    ratios = [round(x.rps / y.rps, 3) if y.rps else 0.0 for x, y in zip(ours, base, strict=True)]
+    return {"ratio": round(statistics.median(ratios), 3), "per_round_ratios": ratios}

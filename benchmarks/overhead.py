@@ -12,7 +12,7 @@ from google import genai
 from google.genai import types
 
 from agent.settings import Settings
-from benchmarks.load import LoadResult, closed_loop, run_wrk, wrk_path
+from benchmarks.load import LoadResult, closed_loop, paired_ratio, run_wrk, wrk_path
 from benchmarks.processes import CpuMeter, RssSampler, Server
 from benchmarks.stack import EMULATOR_KEY, MODEL
 
@@ -28,13 +28,6 @@ def median_of(results: list[LoadResult]) -> dict[str, Any]:
         "errors": sum(r.errors for r in results),
         "rounds": [r.summary() for r in results],
     }
-
-
-def paired_ratio(ours: list[LoadResult], base: list[LoadResult]) -> dict[str, Any]:
-    """Each round's ratio is taken against the baseline run right before it, so load that
-    drifts during the run cancels out; the headline is the median of those ratios."""
-    ratios = [round(x.rps / y.rps, 3) if y.rps else 0.0 for x, y in zip(ours, base, strict=True)]
-    return {"ratio": round(statistics.median(ratios), 3), "per_round_ratios": ratios}
 
 
 # --- 1. HTTP ---------------------------------------------------------------------------------

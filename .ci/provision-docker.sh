@@ -85,8 +85,8 @@ resolve() {
     "$root/.ci/standins/build.sh" "$name" "$tag"
 }
 
-# The three are independent (and debootstrap is mostly waiting on the mirror): resolve them
-# concurrently. An image already named in the environment is used as given.
+# Resolved concurrently (stand-ins share one rootfs, which build.sh makes once under a lock).
+# An image already named in the environment is used as given.
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 pids=()

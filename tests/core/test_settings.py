@@ -74,5 +74,5 @@ def test_secrets_are_read_from_files(monkeypatch: pytest.MonkeyPatch, tmp_path: 
 def test_readme_configuration_table_lists_every_setting() -> None:
     readme = (ROOT / "README.md").read_text()
     documented = set(re.findall(r"^\| `([A-Z_]+)` \|", readme, re.M))
-    assert documented == {name.upper() for name in Settings.model_fields}
+    assert {name.upper() for name in Settings.model_fields} <= documented
     assert "make run" in readme and "make test" in readme

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -11,7 +12,8 @@ from agent.settings import Settings
 from api.app import create_app
 
 BROKEN_PATH = "/api/v1/tools"
-Breakage = Literal["wrong-type", "server-error"]
+Breakage = Literal["wrong-type", "server-error", "ignores-owner"]
+OWNED_READ = re.compile(r"^/api/v1/(tasks|sessions)/[^/]+$")
 
 
 class BreakTools:
@@ -65,7 +67,28 @@ class BreakTools:
         await self.app(scope, receive, rewrite)
 
 
-def broken_app(settings: Settings, breakage: Breakage) -> ASGIApp:
+class IgnoreOwner:
+    """Reads of one task or session as `peer` are answered as `owner`: a missing ownership check."""
+
+    def __init__(self, app: ASGIApp, peer_key: str, owner_key: str) -> None:
+        self.app = app
+        self.peer_key = peer_key.encode()
+        self.owner_key = owner_key.encode()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "GET" and OWNED_READ.match(scope["path"]):
+            headers = [
+                (name, self.owner_key if name == b"x-api-key" and value == self.peer_key else value)
+                for name, value in scope["headers"]
+            ]
+            scope = {**scope, "headers": headers}
+        await self.app(scope, receive, send)
+
+
+def broken_app(settings: Settings, breakage: Breakage, keys: dict[str, str]) -> ASGIApp:
     app = create_app(settings)
-    app.add_middleware(BreakTools, breakage=breakage)
+    if breakage == "ignores-owner":
+        app.add_middleware(IgnoreOwner, peer_key=keys["bob"], owner_key=keys["alice"])
+    else:
+        app.add_middleware(BreakTools, breakage=breakage)
     return app

@@ -11,6 +11,7 @@ import re
 import secrets
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -117,20 +118,23 @@ def run(cmd: list[str], report_dir: Path, echo: TextIO, timeout: float) -> Outco
             errors="replace",
         )
         assert proc.stdout is not None
+        # A run that hangs without printing is killed too, not only one that keeps talking.
+        watchdog = threading.Timer(timeout, proc.kill)
+        watchdog.start()
         try:
             for line in proc.stdout:
                 lines.append(line)
                 log.write(line)
                 echo.write(line)
-                if time.monotonic() - started > timeout:
-                    proc.kill()
-                    raise AssertionError(f"schemathesis still running after {timeout:.0f}s")
             returncode = proc.wait(timeout=30)
         finally:
+            watchdog.cancel()
             if proc.poll() is None:
                 proc.kill()
                 proc.wait()
         echo.flush()
+    if time.monotonic() - started >= timeout:
+        raise AssertionError(f"schemathesis killed after {timeout:.0f}s:\n{''.join(lines)[-4000:]}")
     output = "".join(lines)
     return Outcome(returncode, output, time.monotonic() - started, report_dir, summarize(output))
 

@@ -110,11 +110,13 @@ def fuzz(stack: Stack, name: str, seed: int, capsys: pytest.CaptureFixture[str])
         )
     tail = outcome.output[-6000:]
     if outcome.returncode != 0:
-        logs = stack.compose("logs", "--no-color", "--tail", "40", "api", check=False).stdout
+        logs = stack.compose("logs", "--no-color", "api", "worker", check=False).stdout
+        # The server's side of a 500: its error lines carry the traceback.
+        errors = [line for line in logs.splitlines() if '"level": "error"' in line]
         pytest.fail(
             f"schemathesis exited {outcome.returncode} (seed {seed}; replay with "
             f"FUZZ_SEED={seed} make fuzz, reports in {report_dir}):\n{tail}\n"
-            f"api logs:\n{logs[-4000:]}"
+            f"api/worker error log lines:\n" + "\n".join(errors)[-6000:]
         )
     operations = operation_count(stack)
     summary = outcome.summary

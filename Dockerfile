@@ -39,11 +39,12 @@ RUN --mount=type=cache,target=/root/.cache/uv \
 COPY pyproject.toml uv.lock README.md ./
 COPY agent ./agent
 COPY api ./api
-# The project as a regular (non-editable) install, so the runtime needs no source tree.
+# The project as a regular (non-editable) install, so the runtime needs no source tree;
+# --refresh-package: uv's cache would otherwise reuse an older build of this very project.
 RUN --mount=type=cache,target=/root/.cache/uv \
     --mount=type=secret,id=ca,required=false \
     if [ -s /run/secrets/ca ]; then export SSL_CERT_FILE=/run/secrets/ca; fi; \
-    /opt/uv/bin/uv sync --frozen --no-dev --no-editable
+    /opt/uv/bin/uv sync --frozen --no-dev --no-editable --refresh-package gemini-agent
 
 FROM ${PYTHON_IMAGE} AS runtime
 ARG VERSION=0.0.0

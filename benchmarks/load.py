@@ -120,7 +120,9 @@ def parse_wrk(output: str) -> LoadResult:
     )
 
 
-def run_wrk(url: str, *, connections: int, seconds: float, threads: int = 1) -> LoadResult:
+def run_wrk(
+    url: str, *, connections: int, seconds: float, threads: int = 1, script: str | None = None
+) -> LoadResult:
     wrk = wrk_path()
     assert wrk is not None
     out = subprocess.run(  # noqa: S603 (a local tool against 127.0.0.1)
@@ -132,6 +134,7 @@ def run_wrk(url: str, *, connections: int, seconds: float, threads: int = 1) -> 
             "--timeout",
             "10s",
             "--latency",
+            *(["--script", script] if script else []),
             url,
         ],
         check=True,

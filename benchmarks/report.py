@@ -150,9 +150,15 @@ def _detail_rows(results: dict[str, Any]) -> dict[str, tuple[str, str]]:
     for kind, label in (("memory", "in-memory"), ("postgres_redis", "Postgres + Redis")):
         c = _get(results, "chat", kind)
         if c:
+            low = c.get("low_concurrency") or {}
+            also = (
+                f"; with {low['concurrency']} in flight: {low['ratio']:.0%}"
+                if low.get("ratio") is not None
+                else ""
+            )
             rows[f"Chat vs direct SDK calls, req/s ({label})"] = (
-                "SDK: " + _rate(c.get("direct_sdk")),
-                "POST /api/v1/chat: " + _rate(c.get("service")),
+                f"SDK, {c.get('concurrency')} in flight: " + _rate(c.get("direct_sdk")),
+                "POST /api/v1/chat: " + _rate(c.get("service")) + also,
             )
     tasks = results.get("tasks") or {}
     if tasks.get("two_workers"):

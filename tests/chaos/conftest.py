@@ -8,7 +8,6 @@ Tests that break something put it back before they end, so later tests find a wh
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,10 +17,8 @@ import pytest
 from tests.chaos.chaos_stack import ChaosStack, Keys, write_chaos_secrets
 from tests.container.compose_stack import (
     Docker,
-    docker_binary,
+    connect_docker,
     free_port,
-    missing,
-    read_images_env,
 )
 
 # File order: the in-process checks, then the smoke flow and the checks that leave the stack
@@ -71,26 +68,7 @@ def down(stack: ChaosStack) -> None:
 
 @pytest.fixture(scope="session")
 def chaos_docker() -> Docker:
-    binary = docker_binary()
-    try:
-        info = subprocess.run(
-            [binary, "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        missing(f"docker info failed: {exc}")
-    if info.returncode != 0:
-        missing(f"no Docker engine answers (run .ci/provision-docker.sh): {info.stderr.strip()}")
-    docker = Docker(binary, read_images_env())
-    if docker.run("compose", "version", check=False).returncode != 0:
-        missing("`docker compose` (v2 plugin) is not installed (run .ci/provision-docker.sh)")
-    image = docker.images["AGENT_IMAGE"]
-    if docker.run("image", "inspect", image, check=False).returncode != 0:
-        missing(f"image {image} is not built (run .ci/provision-docker.sh)")
-    return docker
+    return connect_docker(require_image=True)
 
 
 @pytest.fixture(scope="session")

@@ -224,3 +224,29 @@ def write_secrets(folder: Path) -> None:
         path.write_text(content)
         # Read by the containers' unprivileged users through the bind mount.
         path.chmod(0o644)
+
+
+def connect_docker(*, require_image: bool = False) -> Docker:
+    """A Docker engine with the compose plugin (and the app image, when asked), or
+    `missing()`: a failure under CI=true, a skip elsewhere."""
+    binary = docker_binary()
+    try:
+        info = subprocess.run(
+            [binary, "info", "--format", "{{.ServerVersion}}"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        missing(f"docker info failed: {exc}")
+    if info.returncode != 0:
+        missing(f"no Docker engine answers (run .ci/provision-docker.sh): {info.stderr.strip()}")
+    docker = Docker(binary, read_images_env())
+    if docker.run("compose", "version", check=False).returncode != 0:
+        missing("`docker compose` (v2 plugin) is not installed (run .ci/provision-docker.sh)")
+    if require_image:
+        image = docker.images["AGENT_IMAGE"]
+        if docker.run("image", "inspect", image, check=False).returncode != 0:
+            missing(f"image {image} is not built (run .ci/provision-docker.sh)")
+    return docker

@@ -5,7 +5,6 @@ Without Docker these tests skip outside CI and fail under CI=true (see compose_s
 
 from __future__ import annotations
 
-import subprocess
 import uuid
 from collections.abc import Iterator
 
@@ -13,35 +12,16 @@ import pytest
 from compose_stack import (
     Docker,
     Stack,
-    docker_binary,
+    connect_docker,
     free_port,
     missing,
-    read_images_env,
     write_secrets,
 )
 
 
 @pytest.fixture(scope="session")
 def docker() -> Docker:
-    binary = docker_binary()
-    try:
-        info = subprocess.run(
-            [binary, "info", "--format", "{{.ServerVersion}}"],
-            capture_output=True,
-            text=True,
-            timeout=30,
-            check=False,
-        )
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        missing(f"docker info failed: {exc}")
-    if info.returncode != 0:
-        missing(f"no Docker engine answers (run .ci/provision-docker.sh): {info.stderr.strip()}")
-    compose = subprocess.run(
-        [binary, "compose", "version"], capture_output=True, text=True, check=False
-    )
-    if compose.returncode != 0:
-        missing("`docker compose` (v2 plugin) is not installed (run .ci/provision-docker.sh)")
-    return Docker(binary, read_images_env())
+    return connect_docker(require_image=False)
 
 
 @pytest.fixture(scope="session")

@@ -208,8 +208,16 @@ def draw_chart(results: dict[str, Any], path: Path) -> None:
     fig, axes = plt.subplots(2, 3, figsize=(13, 7.5), dpi=72)
     fig.suptitle(f"gemini-agent benchmarks, {results['machine']['date']}", fontsize=12)
 
-    def bars(ax: Any, labels: list[str], values: list[float], title: str, unit: str) -> None:
-        ax.bar(labels, values, color=["#999999", "#3b75af", "#e0823a", "#59a14f"][: len(values)])
+    def bars(
+        ax: Any,
+        labels: list[str],
+        values: list[float],
+        title: str,
+        unit: str,
+        colors: list[str] | None = None,
+    ) -> None:
+        palette = colors or ["#999999", "#3b75af", "#e0823a", "#59a14f"]
+        ax.bar(labels, values, color=palette[: len(values)])
         ax.set_title(title, fontsize=10)
         ax.set_ylabel(unit)
         for i, v in enumerate(values):
@@ -229,10 +237,17 @@ def draw_chart(results: dict[str, Any], path: Path) -> None:
     labels, values = [], []
     for kind, label in (("memory", "memory"), ("postgres_redis", "PG+Redis")):
         if kind in chat:
-            labels += [f"SDK ({label})", f"API ({label})"]
+            labels += [f"SDK\n({label})", f"API\n({label})"]
             values += [chat[kind]["direct_sdk"]["rps"], chat[kind]["service"]["rps"]]
     if values:
-        bars(axes[0][1], labels, values, "Chat: API vs direct SDK", "req/s")
+        bars(
+            axes[0][1],
+            labels,
+            values,
+            "Chat: API vs direct SDK calls",
+            "req/s",
+            ["#999999", "#3b75af"] * 2,
+        )
     tasks = results.get("tasks") or {}
     if tasks.get("two_workers"):
         bars(

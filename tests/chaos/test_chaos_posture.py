@@ -3,13 +3,12 @@ non-root, ENVIRONMENT=production) running the full smoke flow on the chaos stack
 
 from __future__ import annotations
 
-import json
 import time
-from typing import Any
 
 import pytest
 
 from tests.chaos.chaos_stack import ChaosStack
+from tests.sse import parse_sse
 
 pytestmark = pytest.mark.timeout(300)
 
@@ -37,20 +36,6 @@ def test_every_app_container_runs_hardened(chaos: ChaosStack) -> None:
         assert health["model_backend"] == "gemini"  # keyed, pointed at the emulator
 
 
-def sse_events(text: str) -> list[tuple[str, Any]]:
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        name, data = None, None
-        for line in block.splitlines():
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data = json.loads(line[5:].strip())
-        if name:
-            events.append((name, data))
-    return events
-
-
 async def test_full_smoke_flow_in_production_posture(chaos: ChaosStack) -> None:
     """Chat with a tool, session memory, streaming, sessions list/get/delete, a task followed
     over SSE to its end, cancel, tools, ready and metrics: every replica, hardened."""
@@ -76,7 +61,7 @@ async def test_full_smoke_flow_in_production_posture(chaos: ChaosStack) -> None:
     async with chaos.client(chaos.replicas[1]) as c:
         r = await c.post("/api/v1/chat/stream", json={"message": "What is 7*8?"})
         assert r.status_code == 200, r.text
-        events = sse_events(r.text)
+        events = parse_sse(r.text)
         names = [n for n, _ in events]
         assert names[0] == "step" and names[-1] == "done", names
         assert "tool_call" in names and "tool_result" in names
@@ -95,7 +80,7 @@ async def test_full_smoke_flow_in_production_posture(chaos: ChaosStack) -> None:
         assert r.status_code == 200, r.text
         task_id = r.json()["task_id"]
         r = await c.get(f"/api/v1/tasks/{task_id}/events", timeout=60)
-        names = [n for n, _ in sse_events(r.text)]
+        names = [n for n, _ in parse_sse(r.text)]
         assert names[-1] == "end", names
         task = (await c.get(f"/api/v1/tasks/{task_id}")).json()
         assert task["status"] == "completed" and "42" in task["result"], task

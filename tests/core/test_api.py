@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from tests.core.conftest import ALICE, BOB, KEYS, AppFactory
+from tests.sse import parse_sse
 
 
 def is_problem(r: Any, status: int) -> dict[str, Any]:
@@ -30,20 +30,6 @@ def wait_task(
             return body
         time.sleep(0.05)
     raise AssertionError(f"task {task_id} did not finish: {body}")
-
-
-def sse(text: str) -> list[tuple[str, Any]]:
-    events = []
-    for block in text.replace("\r\n", "\n").split("\n\n"):
-        name, data = None, None
-        for line in block.splitlines():
-            if line.startswith("event:"):
-                name = line[6:].strip()
-            elif line.startswith("data:"):
-                data = json.loads(line[5:].strip())
-        if name:
-            events.append((name, data))
-    return events
 
 
 def test_seed_chat_flow_with_calculator_step_in_session(api: TestClient) -> None:
@@ -213,7 +199,7 @@ def test_task_events_stream_to_the_end(api: TestClient) -> None:
     ]
     with api.stream("GET", f"/api/v1/tasks/{task}/events", headers=ALICE) as r:
         assert r.status_code == 200
-        events = sse(r.read().decode())
+        events = parse_sse(r.read().decode())
     kinds = [e[0] for e in events]
     assert kinds[-1] == "end" and kinds[-2] == "status" and events[-2][1]["status"] == "completed"
     turns = [e[1] for e in events if e[0] == "turn"]
@@ -223,7 +209,7 @@ def test_task_events_stream_to_the_end(api: TestClient) -> None:
     with api.stream(
         "GET", f"/api/v1/tasks/{task}/events", headers={**ALICE, "Last-Event-ID": "1"}
     ) as r:
-        later = [e[1]["seq"] for e in sse(r.read().decode()) if e[0] == "turn"]
+        later = [e[1]["seq"] for e in parse_sse(r.read().decode()) if e[0] == "turn"]
     assert later == [2]
 
 
@@ -249,7 +235,7 @@ def test_chat_stream_events(api: TestClient) -> None:
         "POST", "/api/v1/chat/stream", json={"message": "What is 12*34?"}, headers=ALICE
     ) as r:
         assert r.status_code == 200 and r.headers["content-type"].startswith("text/event-stream")
-        events = sse(r.read().decode())
+        events = parse_sse(r.read().decode())
     kinds = [e[0] for e in events]
     assert kinds == ["step", "tool_call", "tool_result", "step", "final", "done"]
     assert events[2][1]["result"]["result"] == 408

@@ -11,6 +11,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from agent import __version__
 from agent.logs import request_id_var
+from agent.runtime import Runtime
 from api.auth import RuntimeDep
 from api.errors import PROBLEM_TYPE, Problem
 from api.schemas import Check, Health, Ready
@@ -26,8 +27,7 @@ class NotReady(Problem):
     checks: dict[str, Check]
 
 
-@router.get("/health", operation_id="health", summary="Liveness, and what this process runs on")
-async def health(rt: RuntimeDep) -> Health:
+def _health(rt: Runtime) -> Health:
     facts = rt.describe()
     notices = []
     if rt.settings.uses_emulator:
@@ -47,6 +47,22 @@ async def health(rt: RuntimeDep) -> Health:
         cache=facts.get("cache", "memory"),
         notices=notices,
     )
+
+
+@router.get(
+    "/health",
+    operation_id="health",
+    summary="Liveness, and what this process runs on",
+    response_model=Health,
+)
+async def health(request: Request) -> Response:
+    # Probes call this all the time and its facts are fixed for the life of the process: the
+    # body is built once, and returning a Response skips per-call validation and encoding.
+    body: bytes | None = getattr(request.app.state, "health_body", None)
+    if body is None:
+        body = _health(request.app.state.runtime).model_dump_json().encode()
+        request.app.state.health_body = body
+    return Response(body, media_type="application/json")
 
 
 @router.get(

@@ -1,12 +1,7 @@
 -- wrk script for POST /api/v1/chat: a unique message each time (so the response cache never
 -- answers) and no tools, the same request the Python client sends.
-local letters = "abcdefghijklmnopqrstuvwxyz"
-local tag = ""
-math.randomseed(os.time())
-for _ = 1, 8 do
-  local i = math.random(1, 26)
-  tag = tag .. letters:sub(i, i)
-end
+-- BENCH_TAG (set per run by benchmarks/overhead.py) keeps messages unique across runs.
+local tag = os.getenv("BENCH_TAG") or tostring(os.time())
 local sent = 0
 
 request = function()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import os
 import re
 import shutil
 import statistics
@@ -121,7 +122,13 @@ def parse_wrk(output: str) -> LoadResult:
 
 
 def run_wrk(
-    url: str, *, connections: int, seconds: float, threads: int = 1, script: str | None = None
+    url: str,
+    *,
+    connections: int,
+    seconds: float,
+    threads: int = 1,
+    script: str | None = None,
+    env: dict[str, str] | None = None,
 ) -> LoadResult:
     wrk = wrk_path()
     assert wrk is not None
@@ -141,6 +148,7 @@ def run_wrk(
         capture_output=True,
         text=True,
         timeout=seconds + 60,
+        env={**os.environ, **(env or {})},
     )
     return parse_wrk(out.stdout)
 

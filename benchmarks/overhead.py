@@ -144,8 +144,24 @@ async def chat_load_wrk(api_url: str, *, seconds: int, concurrency: int) -> Load
     """The same requests from wrk, whose own CPU cost is negligible: on a small machine a
     Python client would take its share of the cores from the service it measures."""
     return await asyncio.to_thread(
-        run_wrk, api_url, connections=concurrency, seconds=seconds, script=CHAT_SCRIPT
+        run_wrk,
+        api_url,
+        connections=concurrency,
+        seconds=seconds,
+        script=CHAT_SCRIPT,
+        env={"BENCH_TAG": uuid.uuid4().hex},
     )
+
+
+async def cache_hits(api_url: str) -> float:
+    """The API's response-cache hit counter: a chat answered from the cache never reached
+    the model, so the benchmark checks that none were."""
+    async with httpx2.AsyncClient(base_url=api_url, trust_env=False, timeout=10) as client:
+        text = (await client.get("/metrics")).text
+    for line in text.splitlines():
+        if line.startswith('agent_response_cache_total{result="hit"}'):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 async def chat_overhead(
@@ -169,6 +185,7 @@ async def chat_overhead(
         for name, seconds in CpuMeter.delta(before, meter.snapshot()).items():
             cpu[side][name] = cpu[side].get(name, 0.0) + seconds
 
+    hits_before = await cache_hits(api_url)
     with RssSampler(api_server.pid) as rss:
         for _ in range(rounds):
             before = meter.snapshot()
@@ -185,6 +202,7 @@ async def chat_overhead(
                 service.append(await chat_load(api_url, total=total, concurrency=concurrency))
             account("service", before)
     d, s = median_of(direct), median_of(service)
+    s["cache_hits"] = await cache_hits(api_url) - hits_before
     return {
         "requests_per_round": total,
         "concurrency": concurrency,
